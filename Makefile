@@ -5,6 +5,7 @@
 # per module and links the programs from those archives.  See
 # docs/DEVELOPING.md for the conventions.
 
+.DEFAULT_GOAL := all
 BUILD     ?= build
 CC        ?= cc
 PYTHON    ?= /usr/bin/python3

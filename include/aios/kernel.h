@@ -173,6 +173,26 @@ int kern_queue_work(void (*work)(void *arg), void (*done)(void *arg, int status)
 /* Run fn(arg) on the loop thread soon.  Any thread. */
 int kern_post(void (*fn)(void *arg), void *arg);
 
+/* ---- confirmations ------------------------------------------------------ */
+
+/*
+ * Irreversible operations can be made to need a person's yes, by policy:
+ * config key "confirm.<action>" = true (e.g. "confirm.fs.purge").
+ *
+ * kern_confirm_check(c, action, summary) returns 0 when no confirmation is
+ * needed, or when the request carries "confirm": <id> naming a confirmation
+ * that a person approved for this same caller, method and parameters (each
+ * id is good once).  Otherwise it files a pending confirmation, sets the
+ * call's error data to {"confirm": id, "action": action, "summary": ...} and
+ * returns AIOS_ECONFIRM (or AIOS_EDENIED if that id was refused), so a
+ * handler simply does:
+ *     if ((rc = kern_confirm_check(c, "fs.purge", summary)) < 0) return rc;
+ * A person answers with `aiosctl confirm` (sys.confirm); the agent waits
+ * with sys.confirm_wait and repeats the call with "confirm": id.
+ * Any thread.
+ */
+int kern_confirm_check(kern_call *c, const char *action, const char *summary);
+
 /* ---- process accounting (any thread) ----------------------------------- */
 
 /* Add LLM tokens to a process's accounting; proc_id 0 is ignored. */
