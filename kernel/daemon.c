@@ -326,6 +326,7 @@ static void usage(FILE *f)
             "  --model PATH|none  the GGUF model to load, or none\n"
             "  --set KEY=VALUE    set any config key (repeatable)\n"
             "  --dump-methods     print the syscall table as JSON and exit\n"
+            "  --dump-errors      print the error table as JSON and exit\n"
             "  --version          print the version and exit\n"
             "Keys and their defaults are listed in docs/ARCHITECTURE.md (configuration).\n");
 }
@@ -349,6 +350,19 @@ static int dump_methods(void)
     putchar('\n');
     json_decref(out);
     kern__table_free();
+    return 0;
+}
+
+static int dump_errors(void)
+{
+    json_t *out = json_array();
+
+    for (int code = -1; code >= AIOS_ERRNO_LAST; code--)
+        json_array_append_new(out, json_pack("{s:s,s:i,s:i,s:s}", "name", aios_errname(code), "code", code, "rpc",
+                                             aios_rpc_code(code), "message", aios_strerror(code)));
+    json_dumpf(out, stdout, JSON_INDENT(1));
+    putchar('\n');
+    json_decref(out);
     return 0;
 }
 
@@ -410,6 +424,7 @@ int kern_main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'}, {"group", required_argument, NULL, 'g'},
         {"model", required_argument, NULL, 'm'},   {"set", required_argument, NULL, 'S'},
         {"dump-methods", no_argument, NULL, 'D'},  {"version", no_argument, NULL, 'V'},
+        {"dump-errors", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     bool foreground = false;
@@ -442,6 +457,7 @@ int kern_main(int argc, char **argv)
             kern__config_set(optarg, s + 1, KERN_CFG_FLAG);
             break;
         case 'D': return dump_methods();
+        case 'E': return dump_errors();
         case 'V': printf("aiosd %s (protocol %d)\n", AIOS_VERSION, AIOS_PROTOCOL_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
