@@ -598,12 +598,17 @@ int llm_gstate_clone(const llm_gstate *st, llm_gstate **out)
 {
     int rc = llm_gstate_new(st->g, out);
 
-    if (rc < 0)
-        return rc;
-    (*out)->n_conf = st->n_conf;
-    for (uint32_t i = 0; i < st->n_conf; i++) {
-        (*out)->conf[i].depth = st->conf[i].depth;
-        memcpy((*out)->conf[i].fr, st->conf[i].fr, st->conf[i].depth * sizeof(gframe));
+    return rc < 0 ? rc : llm_gstate_copy(*out, st);
+}
+
+int llm_gstate_copy(llm_gstate *dst, const llm_gstate *src)
+{
+    if (dst->g != src->g)
+        return AIOS_EINVAL;
+    dst->n_conf = src->n_conf;
+    for (uint32_t i = 0; i < src->n_conf; i++) {
+        dst->conf[i].depth = src->conf[i].depth;
+        memcpy(dst->conf[i].fr, src->conf[i].fr, src->conf[i].depth * sizeof(gframe));
     }
     return 0;
 }

@@ -48,6 +48,8 @@ int llm_gvocab_n_vocab(const llm_gvocab *v);
 /* Raw bytes of a token (borrowed). */
 const char *llm_gvocab_token(const llm_gvocab *v, int32_t tok, uint32_t *len);
 bool llm_gvocab_is_eog(const llm_gvocab *v, int32_t tok);
+/* A control / unknown / unused token: not text (never shown). */
+bool llm_gvocab_is_special(const llm_gvocab *v, int32_t tok);
 /* Greedy longest-match tokenization of bytes with the trie (used to force a
  * completion); writes at most cap ids, returns the count needed or a
  * negative code when some byte has no token. */
@@ -131,6 +133,8 @@ int llm_gstate_new(llm_grammar *g, llm_gstate **out);
 void llm_gstate_free(llm_gstate *st);
 /* An independent copy (same grammar). */
 int llm_gstate_clone(const llm_gstate *st, llm_gstate **out);
+/* Make dst (a state of the same grammar) equal to src. */
+int llm_gstate_copy(llm_gstate *dst, const llm_gstate *src);
 /* Back to the start of the document. */
 void llm_gstate_reset(llm_gstate *st);
 

@@ -38,6 +38,7 @@ struct llm_gvocab {
     char **bytes;          /* [n_vocab] copies */
     uint32_t *len;         /* [n_vocab] */
     uint8_t *excluded;     /* [n_vocab] special, empty, eog or too long */
+    uint8_t *special;      /* [n_vocab] flagged special by the caller, or eog */
     int32_t eog[8];
     int n_eog;
     uint32_t max_len;      /* longest token in the trie, bytes */

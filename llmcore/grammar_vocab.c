@@ -109,9 +109,10 @@ int llm_gvocab_new(const char *const *tok_bytes, const uint32_t *tok_len, int n_
     v->bytes = calloc((size_t)n_vocab, sizeof(char *));
     v->len = calloc((size_t)n_vocab, sizeof(uint32_t));
     v->excluded = calloc((size_t)n_vocab, 1);
+    v->special = calloc((size_t)n_vocab, 1);
     v->tnext = malloc((size_t)n_vocab * sizeof(int32_t));
     order = malloc((size_t)n_vocab * sizeof(int32_t));
-    if (!v->bytes || !v->len || !v->excluded || !v->tnext || !order)
+    if (!v->bytes || !v->len || !v->excluded || !v->special || !v->tnext || !order)
         goto out_free;
     for (int i = 0; i < n_eog; i++) {
         if (eog[i] < 0 || eog[i] >= n_vocab) {
@@ -132,10 +133,11 @@ int llm_gvocab_new(const char *const *tok_bytes, const uint32_t *tok_len, int n_
             memcpy(v->bytes[i], tok_bytes[i], len);
         v->bytes[i][len] = 0;
         v->len[i] = len;
-        v->excluded[i] = (special && special[i]) || len == 0 || len > 255;
+        v->special[i] = special && special[i];
         for (int k = 0; k < v->n_eog; k++)
             if (v->eog[k] == i)
-                v->excluded[i] = 1;
+                v->special[i] = 1;
+        v->excluded[i] = v->special[i] || len == 0 || len > 255;
         if (v->excluded[i])
             continue;
         order[n++] = i;
@@ -168,6 +170,7 @@ void llm_gvocab_free(llm_gvocab *v)
     free(v->bytes);
     free(v->len);
     free(v->excluded);
+    free(v->special);
     free(v->tnext);
     free(v->tb);
     free(v->tdepth);
@@ -197,6 +200,11 @@ bool llm_gvocab_is_eog(const llm_gvocab *v, int32_t tok)
         if (v->eog[i] == tok)
             return true;
     return false;
+}
+
+bool llm_gvocab_is_special(const llm_gvocab *v, int32_t tok)
+{
+    return tok >= 0 && tok < v->n_vocab && v->special[tok];
 }
 
 /* The child of trie node nd with byte b, or 0 when none (0 is the root,
