@@ -211,11 +211,13 @@ static void end(llm_gen *gen, llm_finish why, llm_gen_step *out)
     llm_stop_flush(gen->stop, &t, &n);
     if (n)
         release(gen, t, n);
-    if (gen->tools && (why == LLM_FINISH_STOP)) {
+    if (gen->tools && (why == LLM_FINISH_STOP || why == LLM_FINISH_LENGTH)) {
+        /* a call closed by the budget is still a call; the reason stays "length" */
         json_t *calls = NULL;
         if (llm_grammar_parse_tool_calls(gen->text, gen->n_text, &calls) == 0) {
             gen->tool_calls = calls;
-            why = LLM_FINISH_TOOL_CALLS;
+            if (why == LLM_FINISH_STOP)
+                why = LLM_FINISH_TOOL_CALLS;
         }
     }
     gen->finish = why;
