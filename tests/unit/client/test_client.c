@@ -578,7 +578,9 @@ Test(client, attach_as_named_agent, .init = up, .fini = down, .timeout = 30)
     cr_assert_str_eq(json_string_value(json_object_get(id, "principal")), "agent:tester-1");
     cr_assert_gt(json_integer_value(json_object_get(id, "proc_id")), 0);
     cr_assert_eq(aios_call(admin, "proc.list", NULL, 2000, &res, &e), 0);
-    cr_assert(strstr(json_dumps(res, 0), "tester-1") != NULL);
+    char *dump = json_dumps(res, 0);
+    cr_assert(strstr(dump, "tester-1") != NULL);
+    free(dump);
     json_decref(res);
     aios_client_close(c);
     aios_client_close(admin);
