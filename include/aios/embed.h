@@ -55,6 +55,32 @@ int  lsfs_embed_texts(lsfs_embedder *e, const char *const *texts, size_t n, floa
  * name>.  Writes into buf and returns it, or NULL when it does not fit. */
 const char *lsfs_embed_default_path(const char *data_dir, char *buf, size_t len);
 
+/* Options for lsfs_embed_open_opts(); zero means the default. */
+typedef struct lsfs_embed_opts {
+    const char *kernel;      /* "avx2", "scalar" or NULL/"auto" (best this CPU runs) */
+    int threads;             /* threads one lsfs_embed_texts() call may use (default 1: the
+                                daemon already calls it from several workers) */
+    int batch_tokens;        /* tokens per forward pass (default 2048, min 256) */
+} lsfs_embed_opts;
+
+/* lsfs_embed_open() with options (opts may be NULL).  AIOS_ENOTSUP when the
+ * named kernel does not run on this CPU. */
+int  lsfs_embed_open_opts(const char *path, const lsfs_embed_opts *opts, lsfs_embedder **out);
+/* Name of the kernel set in use ("avx2", "scalar"). */
+const char *lsfs_embed_kernel_name(const lsfs_embedder *e);
+/* Tokens per text the model sees, [CLS] and [SEP] included (256). */
+int  lsfs_embed_max_tokens(const lsfs_embedder *e);
+/*
+ * The token ids the model sees for text: [CLS], the WordPiece ids truncated
+ * to the window, [SEP].  Writes at most cap ids and sets *n_out to the count
+ * written.  Any thread.
+ */
+int  lsfs_embed_tokenize(const lsfs_embedder *e, const char *text, int32_t *ids, size_t cap,
+                         size_t *n_out);
+/* Number of WordPiece tokens of text without truncation or [CLS]/[SEP]
+ * (for sizing chunks).  Any thread. */
+size_t lsfs_embed_count_tokens(const lsfs_embedder *e, const char *text);
+
 /* ---- vector index --------------------------------------------------------- */
 
 typedef struct lsfs_vindex lsfs_vindex;   /* in-memory, thread-safe (rwlock) */

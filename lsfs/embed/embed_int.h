@@ -189,7 +189,7 @@ typedef struct lsfs__bert_scratch {
     float *scores;           /* [max_len] */
 } lsfs__bert_scratch;
 
-#define LSFS_FFN_ROWS 64
+#define LSFS_FFN_ROWS 96
 
 int lsfs__bert_scratch_new(const lsfs__bert *m, int max_tokens, lsfs__bert_scratch **out);
 void lsfs__bert_scratch_free(lsfs__bert_scratch *s);

@@ -251,13 +251,12 @@ int lsfs__wp_load(const char *vocab_path, lsfs__wordpiece **out)
         goto out_io;
     wp->blob[size] = '\n';
 
-    /* Split into lines in place; count first. */
+    /* Split into lines in place; count first (a last line may lack its newline). */
     size_t n = 0;
-    for (long i = 0; i <= size; i++)
-        if (wp->blob[i] == '\n' && (i < size || (i > 0 && wp->blob[i - 1] != '\n')))
-            n++;
-    if (size > 0 && wp->blob[size - 1] == '\n')
-        n--;   /* the sentinel after a final newline adds no line */
+    for (long i = 0; i < size; i++)
+        n += wp->blob[i] == '\n';
+    if (wp->blob[size - 1] != '\n')
+        n++;
     if (n == 0 || n > (1u << 24)) {
         rc = AIOS_ECORRUPT;
         goto out_free;
@@ -266,7 +265,7 @@ int lsfs__wp_load(const char *vocab_path, lsfs__wordpiece **out)
     if (!wp->tok_off)
         goto out_free;
     size_t line = 0, start = 0;
-    for (size_t i = 0; i <= (size_t)size && line < n; i++) {
+    for (size_t i = 0; i <= (size_t)size && line < n; i++) {   /* blob[size] is '\n' */
         if (wp->blob[i] != '\n')
             continue;
         size_t end = i;
