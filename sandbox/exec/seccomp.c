@@ -1,0 +1,206 @@
+/*
+ * seccomp.c - the last layer: a libseccomp allowlist.
+ *
+ * Two filters are loaded (the kernel applies the strictest answer of all):
+ *   main - unknown syscalls answer ENOSYS (new syscalls look unimplemented,
+ *          so the C library falls back to old ones); the dangerous ones
+ *          listed below answer EPERM; the native architecture only (any other
+ *          architecture, the x32 ABI and int 0x80 kill the process);
+ *          ordinary syscalls allowed; clone only without namespace flags;
+ *          clone3 answers ENOSYS (its flags sit in memory a filter cannot
+ *          read, and the C library falls back to clone); socket only for
+ *          unix/inet/inet6; personality only for the harmless values.
+ *          Never allowed: io_uring, ptrace, process_vm_*, bpf,
+ *          perf_event_open, userfaultfd, keyctl, mount and the new mount
+ *          API, unshare, setns, kexec, module loading, swap, reboot, clock
+ *          setting, chroot, pivot_root, handles, pidfd_getfd, kcmp, ...
+ *   tty  - default allow; ioctl TIOCSTI and TIOCLINUX answer EPERM, compared
+ *          on the low 32 bits only, as the kernel reads the command.  (One
+ *          filter cannot both allow ioctl and carve these out: libseccomp
+ *          folds an unconditional allow over conditional denials.)
+ * Runs in the tool process after no_new_privs.  Owns nothing afterwards.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "aios/error.h"
+#include "sandbox/exec/exec_int.h"
+
+#ifndef TIOCLINUX
+#define TIOCLINUX 0x541C
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* Syscalls allowed without conditions (names unknown to this libseccomp or
+ * architecture are skipped). */
+static const char *const allow[] = {
+    /* files and descriptors */
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
+    "preadv2", "pwritev2", "open", "openat", "openat2", "creat", "close", "close_range",
+    "lseek", "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs",
+    "access", "faccessat", "faccessat2", "dup", "dup2", "dup3", "pipe", "pipe2", "fcntl",
+    "flock", "fsync", "fdatasync", "syncfs", "truncate", "ftruncate", "fallocate",
+    "fadvise64", "readahead", "getdents", "getdents64", "getcwd", "chdir", "fchdir",
+    "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "link", "linkat",
+    "unlink", "unlinkat", "symlink", "symlinkat", "readlink", "readlinkat", "chmod",
+    "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat", "umask",
+    "utime", "utimes", "utimensat", "futimesat", "mknod", "mknodat", "sendfile",
+    "copy_file_range", "splice", "tee", "vmsplice", "sync_file_range", "getxattr",
+    "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "setxattr",
+    "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "ioctl",
+    "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+    "memfd_create", "cachestat",
+    /* polling and events */
+    "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd",
+    "signalfd4", "timerfd_create", "timerfd_settime", "timerfd_gettime",
+    "io_setup", "io_destroy", "io_getevents", "io_pgetevents", "io_submit", "io_cancel",
+    /* memory */
+    "brk", "mmap", "munmap", "mremap", "mprotect", "msync", "mincore", "madvise",
+    "mlock", "mlock2", "munlock", "mlockall", "munlockall", "membarrier",
+    "get_mempolicy", "pkey_alloc", "pkey_free", "pkey_mprotect", "map_shadow_stack",
+    "mseal", "remap_file_pages",
+    /* processes and threads */
+    "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid",
+    "kill", "tkill", "tgkill", "getpid", "getppid", "gettid", "getpgid", "setpgid",
+    "getpgrp", "getsid", "setsid", "set_tid_address", "set_robust_list",
+    "get_robust_list", "futex", "futex_waitv", "rseq", "arch_prctl", "prctl",
+    "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
+    "sched_setparam", "sched_getscheduler", "sched_setscheduler", "sched_getattr",
+    "sched_setattr", "sched_get_priority_max", "sched_get_priority_min",
+    "sched_rr_get_interval", "getpriority", "setpriority", "getrlimit", "setrlimit",
+    "prlimit64", "getrusage", "times", "sysinfo", "uname", "getcpu", "getrandom",
+    "pidfd_open", "pidfd_send_signal", "seccomp", "capget", "capset",
+    "get_thread_area", "set_thread_area", "restart_syscall",
+    /* credentials (only ever to ids the process already holds) */
+    "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups",
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
+    "setfsgid", "setgroups",
+    /* signals */
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
+    "rt_sigqueueinfo", "rt_tgsigqueueinfo", "rt_sigsuspend", "sigaltstack", "pause",
+    "alarm", "getitimer", "setitimer",
+    /* time */
+    "nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday",
+    "time", "timer_create", "timer_settime", "timer_gettime", "timer_getoverrun",
+    "timer_delete",
+    /* sockets (socket() itself is filtered below) */
+    "socketpair", "connect", "accept", "accept4", "bind", "listen", "sendto", "recvfrom",
+    "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "getsockname",
+    "getpeername", "setsockopt", "getsockopt",
+    /* System V IPC (in the sandbox's own ipc namespace) */
+    "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
+    "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
+    "mq_timedreceive", "mq_notify", "mq_getsetattr",
+};
+
+/* Denied with EPERM (the default for other unknown syscalls is ENOSYS). */
+static const char *const deny[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open",
+    "userfaultfd", "keyctl", "add_key", "request_key", "mount", "umount2", "pivot_root",
+    "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+    "unshare", "setns", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module", "io_uring_setup", "io_uring_enter", "io_uring_register", "swapon",
+    "swapoff", "reboot", "acct", "chroot", "quotactl", "name_to_handle_at",
+    "open_by_handle_at", "pidfd_getfd", "kcmp", "iopl", "ioperm", "settimeofday",
+    "clock_settime", "clock_adjtime", "adjtimex", "syslog", "sethostname",
+    "setdomainname", "lookup_dcookie", "vhangup", "fanotify_init", "landlock_create_ruleset",
+    "landlock_add_rule", "landlock_restrict_self", "process_madvise", "move_pages",
+    "migrate_pages", "mbind", "set_mempolicy", "uselib", "sync", "listmount", "statmount",
+};
+
+#define NS_FLAGS                                                               \
+    (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |   \
+     CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWTIME)
+
+/* Build and load the main allowlist. */
+static int load_main(xctx *x, char *why, size_t whylen)
+{
+    static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
+    static const unsigned long personas[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
+    scmp_filter_ctx c = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
+    int rc = 0;
+
+    (void)x;
+    if (!c) {
+        snprintf(why, whylen, "seccomp_init failed");
+        return AIOS_ENOMEM;
+    }
+    if ((rc = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+        goto out;
+    /* binary search instead of a linear scan of ~300 rules */
+    seccomp_attr_set(c, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    for (size_t i = 0; i < sizeof(allow) / sizeof(allow[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(allow[i]);
+
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, nr, 0)) < 0)
+            goto out;
+    }
+    for (size_t i = 0; i < sizeof(deny) / sizeof(deny[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(deny[i]);
+
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        if ((rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), nr, 0)) < 0)
+            goto out;
+    }
+    if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                               SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, 0))) < 0)
+        goto out;
+    /* clone3: no rule, so the default ENOSYS answers it */
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+        if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                                   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]))) < 0)
+            goto out;
+    for (size_t i = 0; i < sizeof(personas) / sizeof(personas[0]); i++)
+        if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
+                                   SCMP_A0(SCMP_CMP_EQ, personas[i]))) < 0)
+            goto out;
+    rc = seccomp_load(c);
+out:
+    if (rc < 0)
+        snprintf(why, whylen, "main filter: %s", strerror(-rc));
+    seccomp_release(c);
+    return rc < 0 ? AIOS_ESYS : 0;
+}
+
+/* Build and load the terminal-injection filter. */
+static int load_tty(char *why, size_t whylen)
+{
+    static const unsigned long cmds[] = {TIOCSTI, TIOCLINUX};
+    scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
+    int rc = 0;
+
+    if (!c) {
+        snprintf(why, whylen, "seccomp_init failed");
+        return AIOS_ENOMEM;
+    }
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && rc == 0; i++)
+        rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, cmds[i]));
+    if (rc == 0)
+        rc = seccomp_load(c);
+    if (rc < 0)
+        snprintf(why, whylen, "tty filter: %s", strerror(-rc));
+    seccomp_release(c);
+    return rc < 0 ? AIOS_ESYS : 0;
+}
+
+int x_seccomp_apply(xctx *x)
+{
+    char why[128] = "";
+    int rc;
+
+    if ((rc = load_tty(why, sizeof(why))) < 0 || (rc = load_main(x, why, sizeof(why))) < 0)
+        return x_layer(x, SBX_L_SECCOMP, rc == AIOS_ENOMEM ? SBX_ST_FAILED : SBX_ST_FAILED,
+                       why);
+    return x_layer(x, SBX_L_SECCOMP, SBX_ST_APPLIED, NULL);
+}

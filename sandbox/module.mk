@@ -1,0 +1,13 @@
+# sandbox: policies, the daemon side of sandboxed execution (spawn, capture,
+# timers, warm pool) and aios-exec, the helper that builds each sandbox.
+MODULES += sandbox
+sandbox_SRCS := $(wildcard sandbox/*.c)
+EXTRA_LIBS += -lseccomp
+
+# aios-exec: small and single-threaded; links the policy parser (from the
+# sandbox archive), the error table and libseccomp; --as-needed drops the
+# base libraries it does not use (libuv, pthread, ...).
+PROGRAMS += aios-exec
+aios-exec_MAIN := $(wildcard sandbox/exec/*.c)
+aios-exec_MODULES := common sandbox
+aios-exec_LIBS := -Wl,--as-needed -lseccomp
