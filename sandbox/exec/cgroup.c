@@ -324,7 +324,36 @@ static long long read_num(const char *dir, const char *file, const char *key)
     return -1;
 }
 
-void x_cgroup_finish(xctx *x, bool *oom, json_t *detail)
+bool x_cgroup_stats(xctx *x, json_t *detail)
+{
+    long long k;
+
+    if (x->cg.n == 0)
+        return false;
+    if (x->cg.version == 2) {
+        k = read_num(x->cg.dirs[0], "memory.events", "oom_kill");
+        if (detail) {
+            json_object_set_new(detail, "mem_peak",
+                                json_integer(read_num(x->cg.dirs[0], "memory.peak", NULL)));
+            json_object_set_new(detail, "pids_peak",
+                                json_integer(read_num(x->cg.dirs[0], "pids.peak", NULL)));
+        }
+    } else {
+        k = read_num(x->cg.dirs[CG_MEM], "memory.oom_control", "oom_kill");
+        if (detail) {
+            json_object_set_new(detail, "mem_peak",
+                                json_integer(read_num(x->cg.dirs[CG_MEM],
+                                                      "memory.max_usage_in_bytes", NULL)));
+            json_object_set_new(detail, "pids_peak",
+                                json_integer(read_num(x->cg.dirs[CG_PIDS], "pids.peak", NULL)));
+        }
+    }
+    if (detail)
+        json_object_set_new(detail, "oom_kill", json_integer(k));
+    return k > 0;
+}
+
+void x_cgroup_finish(xctx *x)
 {
     struct timespec pause = {0, 2 * 1000 * 1000};
 
@@ -340,30 +369,6 @@ void x_cgroup_finish(xctx *x, bool *oom, json_t *detail)
         if (empty)
             break;
         nanosleep(&pause, NULL);
-    }
-    if (x->cg.version == 2) {
-        long long k = read_num(x->cg.dirs[0], "memory.events", "oom_kill");
-
-        if (oom)
-            *oom = k > 0;
-        if (detail) {
-            json_object_set_new(detail, "mem_peak", json_integer(
-                                                        read_num(x->cg.dirs[0], "memory.peak", NULL)));
-            json_object_set_new(detail, "oom_kill", json_integer(k));
-        }
-    } else {
-        long long k = read_num(x->cg.dirs[CG_MEM], "memory.oom_control", "oom_kill");
-
-        if (oom)
-            *oom = k > 0;
-        if (detail) {
-            json_object_set_new(detail, "mem_peak",
-                                json_integer(read_num(x->cg.dirs[CG_MEM],
-                                                      "memory.max_usage_in_bytes", NULL)));
-            json_object_set_new(detail, "oom_kill", json_integer(k));
-            json_object_set_new(detail, "pids_peak",
-                                json_integer(read_num(x->cg.dirs[CG_PIDS], "pids.peak", NULL)));
-        }
     }
     for (int i = x->cg.n - 1; i >= 0; i--) {
         for (int tries = 0; tries < 200 && rmdir(x->cg.dirs[i]) < 0 && errno == EBUSY; tries++)

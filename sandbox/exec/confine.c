@@ -184,6 +184,7 @@ void x_tool_main(xctx *x)
     char prog[4096];
     int rc, e;
 
+    x_mark(x, "tool-start");
     x_reset_signals();
     if (setsid() < 0) {
         if (x_layer(x, SBX_L_SESSION, SBX_ST_FAILED, strerror(errno)) < 0)
@@ -218,8 +219,10 @@ void x_tool_main(xctx *x)
         _exit(X_EXIT_SETUP);
     if (x_landlock_apply(x) < 0)
         _exit(X_EXIT_SETUP);
+    x_mark(x, "tool-confined");
     if (x_seccomp_apply(x) < 0)
         _exit(X_EXIT_SETUP);
+    x_mark(x, "tool-seccomp");
 
     x_report_layers(x);
     execve(prog, x->pol.argv, x->pol.env ? x->pol.env : empty_env);

@@ -32,11 +32,29 @@
 
 /* Messages on the private pipes between outer and init. */
 enum {
-    XM_GO = 1,      /* outer -> init: maps written, cgroup joined; payload xgo */
+    XM_GO = 1,      /* outer -> init: maps written; payload the layer states */
+    XM_SETUP,       /* outer -> init: cgroup joined, seccomp compiled; xsetup + BPF */
     XM_CALL,        /* outer -> init (warm): the call's JSON */
     XM_READY,       /* init -> outer (warm): the sandbox is built */
-    XM_STATUS,      /* init -> outer: the tool's wait status (int) */
+    XM_STATUS,      /* init -> outer: the tool's end; xstatus */
 };
+
+/* XM_SETUP payload header; the main filter's then the tty filter's BPF
+ * instructions (struct sock_filter) follow. */
+typedef struct xsetup {
+    unsigned char cgroup_state;
+    unsigned char seccomp_state;
+    uint32_t main_len;        /* bytes */
+    uint32_t tty_len;
+} xsetup;
+
+/* XM_STATUS payload: sent once the tool's main process ended and every
+ * other process of the sandbox was killed and reaped. */
+typedef struct xstatus {
+    int wstatus;
+    long utime_us, stime_us;  /* the whole tree's CPU time */
+    long maxrss_kb;
+} xstatus;
 
 typedef struct xmsg_hdr {
     uint32_t type;
@@ -61,11 +79,13 @@ typedef struct xctx {
     gid_t host_gid;
     unsigned char layers[SBX_L_COUNT];
     int landlock_abi;         /* 0 when unavailable */
+    void *bpf_main, *bpf_tty; /* compiled seccomp filters (outer -> tool) */
+    uint32_t bpf_main_len, bpf_tty_len;
     int ll_fd;                /* prepared Landlock ruleset, -1 */
     xcgroup cg;
     int sync_rd, sync_wr;     /* outer -> init */
     int back_rd, back_wr;     /* init -> outer */
-    char exe_err[256];
+    bool timing;              /* --timing: emit stage timestamps */
 } xctx;
 
 /* ---- main.c ---------------------------------------------------------------- */
@@ -86,6 +106,9 @@ int x_error(xctx *x, const char *stage, int code, const char *fmt, ...)
  * applied nor off, report the error and return AIOS_ESANDBOX. */
 int x_layer(xctx *x, int layer, int state, const char *why);
 
+/* --timing: a {"ev":"t","s":stage,"ms":monotonic ms} event. */
+void x_mark(xctx *x, const char *stage);
+
 /* The full layer report {"ev":"layers", ...} (tool process, before exec). */
 void x_report_layers(xctx *x);
 
@@ -100,8 +123,11 @@ int x_cgroup_prepare(xctx *x);
 int x_cgroup_attach(xctx *x, pid_t pid);
 /* Limits from the policy (again for a warm call). */
 int x_cgroup_limits(xctx *x);
-/* Kill whatever is left, collect oom facts, remove the folders. */
-void x_cgroup_finish(xctx *x, bool *oom, json_t *detail);
+/* OOM and peak facts into detail (may be NULL); returns whether the
+ * memory limit killed something. */
+bool x_cgroup_stats(xctx *x, json_t *detail);
+/* Kill whatever is left and remove the folders. */
+void x_cgroup_finish(xctx *x);
 
 /* ---- fsroot.c (init) ------------------------------------------------------- */
 int x_fs_build(xctx *x);
@@ -112,7 +138,10 @@ int x_landlock_prepare(xctx *x);
 /* Enforce it on the calling process (tool). */
 int x_landlock_apply(xctx *x);
 
-/* ---- seccomp.c (tool) ------------------------------------------------------ */
+/* ---- seccomp.c -------------------------------------------------------------- */
+/* Compile both filters with libseccomp into x->bpf_* (outer). */
+int x_seccomp_build(xctx *x);
+/* Load the compiled filters (tool, after no_new_privs). */
 int x_seccomp_apply(xctx *x);
 
 /* ---- confine.c (tool) ------------------------------------------------------ */

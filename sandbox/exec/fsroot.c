@@ -381,10 +381,12 @@ int x_fs_build(xctx *x)
     }
     x->layers[SBX_L_PROC] = SBX_ST_APPLIED;
 
+    x_mark(x, "root-built");
     if (umount2(OLD, MNT_DETACH) < 0 || rmdir(OLD) < 0) {
         rc = x_error(x, "root", AIOS_ESYS, "cannot drop the old root: %s", strerror(errno));
         goto out_fail_root;
     }
+    x_mark(x, "oldroot-gone");
     if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
               NULL) < 0) {
         rc = x_error(x, "root", AIOS_ESYS, "cannot make / read-only: %s", strerror(errno));

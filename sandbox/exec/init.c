@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,6 +117,63 @@ static int wait_call(xctx *x)
     return rc;
 }
 
+/* Take the cgroup state and the compiled seccomp filters from the outer
+ * process (it prepared them while we built the root). */
+static int take_setup(xctx *x)
+{
+    uint32_t type, len;
+    void *data;
+    xsetup h;
+    int rc;
+
+    if ((rc = x_recv(x->sync_rd, &type, &data, &len)) < 0)
+        return rc;
+    if (type != XM_SETUP || len < sizeof(h)) {
+        free(data);
+        return AIOS_EPROTO;
+    }
+    memcpy(&h, data, sizeof(h));
+    if ((uint64_t)sizeof(h) + h.main_len + h.tty_len != len) {
+        free(data);
+        return AIOS_EPROTO;
+    }
+    x->layers[SBX_L_CGROUP] = h.cgroup_state;
+    x->layers[SBX_L_SECCOMP] = h.seccomp_state;
+    x->bpf_main = h.main_len ? malloc(h.main_len) : NULL;
+    x->bpf_tty = h.tty_len ? malloc(h.tty_len) : NULL;
+    if ((h.main_len && !x->bpf_main) || (h.tty_len && !x->bpf_tty)) {
+        free(data);
+        return AIOS_ENOMEM;
+    }
+    memcpy(x->bpf_main, (char *)data + sizeof(h), h.main_len);
+    memcpy(x->bpf_tty, (char *)data + sizeof(h) + h.main_len, h.tty_len);
+    x->bpf_main_len = h.main_len;
+    x->bpf_tty_len = h.tty_len;
+    free(data);
+    return 0;
+}
+
+/* The tool's main process ended: kill every other process of the sandbox,
+ * reap them all, then report once to the outer process and leave. */
+static void finish(xctx *x, int wstatus)
+{
+    xstatus st;
+    struct rusage ru;
+
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+        ;
+    memset(&st, 0, sizeof(st));
+    st.wstatus = wstatus;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        st.utime_us = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec;
+        st.stime_us = ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
+        st.maxrss_kb = ru.ru_maxrss;
+    }
+    x_send(x->back_wr, XM_STATUS, &st, sizeof(st));
+    _exit(0);
+}
+
 void x_init_main(xctx *x)
 {
     uint32_t type, len;
@@ -132,14 +190,21 @@ void x_init_main(xctx *x)
         memcpy(x->layers, data, len);
     free(data);
 
+    x_mark(x, "init-go");
     if (x->userns && become_tool_ids(x) < 0)
         _exit(X_EXIT_SETUP);
     if (shared_layers(x) < 0)
         _exit(X_EXIT_SETUP);
+    x_mark(x, "init-shared");
     if (x_fs_build(x) < 0)
         _exit(X_EXIT_SETUP);
+    x_mark(x, "init-root");
     if (x_landlock_prepare(x) < 0)
         _exit(X_EXIT_SETUP);
+    x_mark(x, "init-landlock");
+    if (take_setup(x) < 0)
+        _exit(X_EXIT_SETUP);
+    x_mark(x, "init-setup");
     if (x->warm && wait_call(x) < 0)
         _exit(X_EXIT_SETUP);
 
@@ -154,12 +219,21 @@ void x_init_main(xctx *x)
         x_tool_main(x);
     }
 
-    /* init from here on: no privilege, nothing open but the back pipe */
+    /* init from here on: the tool's ids, no privilege, nothing open but the
+     * back pipe (so it can still kill the tree: same uid) */
     if (x->ll_fd >= 0)
         close(x->ll_fd);
     close(x->sync_rd);
     if (x->status_fd >= 0)
         close(x->status_fd);
+    if (!x->userns) {
+        setgroups(0, NULL);
+        if (setresgid(x->host_gid, x->host_gid, x->host_gid) < 0 ||
+            setresuid(x->host_uid, x->host_uid, x->host_uid) < 0) {
+            kill(tool, SIGKILL);
+            _exit(X_EXIT_SETUP);
+        }
+    }
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     for (int c = 0; c <= CAP_LAST_CAP; c++)
         prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
@@ -177,9 +251,7 @@ void x_init_main(xctx *x)
             continue;
         if (pid < 0)
             _exit(X_EXIT_SETUP);
-        if (pid == tool) {
-            x_send(x->back_wr, XM_STATUS, &st, sizeof(st));
-            _exit(0);
-        }
+        if (pid == tool)
+            finish(x, st);
     }
 }

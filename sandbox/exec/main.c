@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -213,26 +212,81 @@ static pid_t start_init(xctx *x)
 }
 
 typedef struct outer_wait {
-    int status;          /* the tool's wait status from init */
+    xstatus st;          /* the tool's end, from init */
     bool have_status;
+    bool reported;       /* the exit event was written */
     bool timeout;
     bool killed;
     bool ready;          /* warm: init reported ready */
     bool init_gone;
     int init_status;
+    double t_start;
 } outer_wait;
+
+/*
+ * Write the exit event.  Called as soon as init reports the tool's end (init
+ * has then already killed and reaped everything else), so the caller does
+ * not wait for the namespaces to be torn down; or after init is gone when
+ * it never reported (timeout, kill, setup failure).
+ */
+static void report_exit(xctx *x, outer_wait *w)
+{
+    json_t *ev, *detail = json_object();
+    bool oom = x_cgroup_stats(x, detail);
+    int ws = w->st.wstatus;
+
+    ev = json_pack("{s:s,s:b,s:b,s:b,s:f,s:I,s:f}", "ev", "exit", "timeout", w->timeout,
+                   "killed", w->killed, "oom", oom, "cpu_ms",
+                   (double)(w->st.utime_us + w->st.stime_us) / 1e3, "maxrss_kb",
+                   (json_int_t)w->st.maxrss_kb, "wall_ms", now_ms() - w->t_start);
+    if (w->have_status && WIFEXITED(ws)) {
+        json_object_set_new(ev, "code", json_integer(WEXITSTATUS(ws)));
+    } else if (w->have_status && WIFSIGNALED(ws)) {
+        json_object_set_new(ev, "signal", json_integer(WTERMSIG(ws)));
+    } else if (w->timeout || w->killed) {
+        json_object_set_new(ev, "signal", json_integer(SIGKILL));
+    } else {
+        json_object_set_new(ev, "setup_failed", json_true());
+    }
+    json_object_set_new(ev, "detail", detail);
+    x_event(x, ev);
+    w->reported = true;
+}
+
+/* Handle one message from init. */
+static void on_back(xctx *x, outer_wait *w, bool *open)
+{
+    uint32_t type, len;
+    void *data;
+
+    if (x_recv(x->back_rd, &type, &data, &len) < 0) {
+        *open = false;
+        return;
+    }
+    if (type == XM_STATUS && len == sizeof(xstatus)) {
+        memcpy(&w->st, data, sizeof(xstatus));
+        w->have_status = true;
+        x_mark(x, "status");
+        if (!w->timeout && !w->killed)
+            report_exit(x, w);
+    } else if (type == XM_READY) {
+        w->ready = true;
+        x_event(x, json_pack("{s:s}", "ev", "ready"));
+    }
+    free(data);
+}
 
 /*
  * Wait for init: relay its messages, watch the deadline and the signals
  * that ask us to stop.  In warm mode also waits for "ready" and the call.
  */
-static void wait_init(xctx *x, pid_t init, int sfd, double t_start, outer_wait *w)
+static void wait_init(xctx *x, pid_t init, int sfd, outer_wait *w)
 {
     double deadline = 0;
     bool call_sent = !x->warm, back_open = true;
 
     if (!x->warm && x->pol.limits.wall_ms)
-        deadline = t_start + (double)x->pol.limits.wall_ms;
+        deadline = w->t_start + (double)x->pol.limits.wall_ms;
     while (!w->init_gone) {
         struct pollfd pfd[3];
         int n = 0, timeout = -1, pr;
@@ -247,7 +301,7 @@ static void wait_init(xctx *x, pid_t init, int sfd, double t_start, outer_wait *
             pol_i = n;
             pfd[n++] = (struct pollfd){.fd = x->policy_fd, .events = POLLIN};
         }
-        if (deadline > 0) {
+        if (deadline > 0 && !w->have_status) {
             double left = deadline - now_ms();
 
             timeout = left <= 0 ? 0 : (int)left + 1;
@@ -255,7 +309,7 @@ static void wait_init(xctx *x, pid_t init, int sfd, double t_start, outer_wait *
         pr = poll(pfd, (nfds_t)n, timeout);
         if (pr < 0 && errno != EINTR)
             break;
-        if (pr == 0 && deadline > 0 && now_ms() >= deadline && !w->timeout) {
+        if (pr == 0 && timeout >= 0 && now_ms() >= deadline) {
             w->timeout = true;
             kill(init, SIGKILL);
             deadline = 0;
@@ -274,40 +328,26 @@ static void wait_init(xctx *x, pid_t init, int sfd, double t_start, outer_wait *
                         w->init_gone = true;
                         w->init_status = st;
                     }
-                } else if (!w->killed) {
+                } else if (!w->killed && !w->have_status) {
                     w->killed = true;
                     kill(init, SIGKILL);
                 }
             }
         }
-        if (back_i >= 0 && pfd[back_i].revents) {
-            uint32_t type, len;
-            void *data;
-
-            if (x_recv(x->back_rd, &type, &data, &len) < 0) {
-                back_open = false;
-            } else {
-                if (type == XM_STATUS && len == sizeof(int)) {
-                    memcpy(&w->status, data, sizeof(int));
-                    w->have_status = true;
-                } else if (type == XM_READY) {
-                    w->ready = true;
-                    x_event(x, json_pack("{s:s}", "ev", "ready"));
-                }
-                free(data);
-            }
-        }
+        if (back_i >= 0 && (pfd[back_i].revents & (POLLIN | POLLHUP)))
+            on_back(x, w, &back_open);
         if (pol_i >= 0 && pfd[pol_i].revents) {
             char *line = NULL;
 
             call_sent = true;
+            w->t_start = now_ms();
             if (read_line(x->policy_fd, &line) < 0 || x_apply_json(x, line, true) < 0 ||
                 x_cgroup_limits(x) < 0 ||
                 x_send(x->sync_wr, XM_CALL, line, (uint32_t)strlen(line)) < 0) {
                 w->killed = true;
                 kill(init, SIGKILL);
             } else if (x->pol.limits.wall_ms) {
-                deadline = now_ms() + (double)x->pol.limits.wall_ms;
+                deadline = w->t_start + (double)x->pol.limits.wall_ms;
             }
             free(line);
         }
@@ -318,18 +358,46 @@ static void wait_init(xctx *x, pid_t init, int sfd, double t_start, outer_wait *
         w->init_gone = true;
     }
     /* init is gone: its last message may still sit in the pipe */
-    while (back_open && !w->have_status) {
-        uint32_t type, len;
-        void *data;
+    while (back_open && !w->have_status)
+        on_back(x, w, &back_open);
+    if (!w->reported)
+        report_exit(x, w);
+}
 
-        if (x_recv(x->back_rd, &type, &data, &len) < 0)
-            break;
-        if (type == XM_STATUS && len == sizeof(int)) {
-            memcpy(&w->status, data, sizeof(int));
-            w->have_status = true;
-        }
-        free(data);
-    }
+/*
+ * After the maps: compile seccomp and join the cgroup while init builds the
+ * root, then hand both results to init.
+ */
+static int setup_for_init(xctx *x, pid_t init)
+{
+    xsetup h;
+    char *buf;
+    size_t n;
+    int rc;
+
+    if (x_seccomp_build(x) < 0)
+        return AIOS_ESANDBOX;
+    x_mark(x, "seccomp-built");
+    if ((rc = x_cgroup_attach(x, init)) < 0)
+        return rc;
+    x_mark(x, "attached");
+    memset(&h, 0, sizeof(h));
+    h.cgroup_state = x->layers[SBX_L_CGROUP];
+    h.seccomp_state = x->layers[SBX_L_SECCOMP];
+    h.main_len = x->bpf_main_len;
+    h.tty_len = x->bpf_tty_len;
+    n = sizeof(h) + h.main_len + h.tty_len;
+    buf = malloc(n);
+    if (!buf)
+        return AIOS_ENOMEM;
+    memcpy(buf, &h, sizeof(h));
+    if (h.main_len)
+        memcpy(buf + sizeof(h), x->bpf_main, h.main_len);
+    if (h.tty_len)
+        memcpy(buf + sizeof(h) + h.main_len, x->bpf_tty, h.tty_len);
+    rc = x_send(x->sync_wr, XM_SETUP, buf, (uint32_t)n);
+    free(buf);
+    return rc < 0 ? x_error(x, "setup", AIOS_ESYS, "init vanished during setup") : 0;
 }
 
 /* --probe: what this machine offers, as one JSON line on stdout. */
@@ -350,7 +418,7 @@ static int probe(void)
     x_cgroup_prepare(&x);
     j = json_pack("{s:s,s:i,s:b}", "mode", x.is_root ? "root" : "user", "cgroup",
                   x.cg.version, "cgroup_ok", x.layers[SBX_L_CGROUP] == SBX_ST_APPLIED);
-    x_cgroup_finish(&x, NULL, NULL);
+    x_cgroup_finish(&x);
     json_object_set_new(j, "landlock_abi",
                         json_integer(syscall(SYS_landlock_create_ruleset, NULL, 0, 1u)));
     s = json_dumps(j, JSON_COMPACT);
@@ -377,11 +445,7 @@ int main(int argc, char **argv)
     sigset_t mask;
     int sfd = -1, rc, code = X_EXIT_SETUP, devnull;
     pid_t init;
-    double t0 = now_ms();
     outer_wait w;
-    struct rusage ru;
-    json_t *ev, *detail;
-    bool oom = false;
 
     memset(&x, 0, sizeof(x));
     memset(&w, 0, sizeof(w));
@@ -396,6 +460,8 @@ int main(int argc, char **argv)
             policy_file = argv[++i];
         } else if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc) {
             x.status_fd = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--timing") == 0) {
+            x.timing = true;
         } else if (strcmp(argv[i], "--warm") == 0) {
             x.warm = true;
         } else if (strcmp(argv[i], "--probe") == 0) {
@@ -450,8 +516,10 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    x_mark(&x, "outer-start");
     if (x_cgroup_prepare(&x) < 0)
         goto out;
+    x_mark(&x, "cgroup-made");
     if (pipe2(pipes[0], O_CLOEXEC) < 0 || pipe2(pipes[1], O_CLOEXEC) < 0) {
         x_error(&x, "setup", AIOS_ESYS, "pipe: %s", strerror(errno));
         goto out_cgroup;
@@ -461,28 +529,21 @@ int main(int argc, char **argv)
     x.back_rd = pipes[1][0];
     x.back_wr = pipes[1][1];
 
+    w.t_start = now_ms();
     init = start_init(&x);
     if (init < 0)
         goto out_cgroup;
     close(x.sync_rd);
     close(x.back_wr);
-    if (x.userns && write_maps(&x, init) < 0) {
-        kill(init, SIGKILL);
-        waitpid(init, NULL, 0);
-        goto out_cgroup;
-    }
-    if (x_cgroup_attach(&x, init) < 0) {
+    x_mark(&x, "cloned");
+    if ((x.userns && write_maps(&x, init) < 0) ||
+        x_send(x.sync_wr, XM_GO, x.layers, sizeof(x.layers)) < 0 ||
+        setup_for_init(&x, init) < 0) {
         kill(init, SIGKILL);
         waitpid(init, NULL, 0);
         goto out_cgroup;
     }
     x_event(&x, json_pack("{s:s,s:i}", "ev", "spawned", "pid", (int)init));
-    if (x_send(x.sync_wr, XM_GO, x.layers, sizeof(x.layers)) < 0) {
-        x_error(&x, "setup", AIOS_ESYS, "init vanished before start");
-        kill(init, SIGKILL);
-        waitpid(init, NULL, 0);
-        goto out_cgroup;
-    }
     /* the tool's stdio belongs to init and the tool now */
     devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
@@ -490,37 +551,21 @@ int main(int argc, char **argv)
     if (devnull > 2)
         close(devnull);
 
-    wait_init(&x, init, sfd, now_ms(), &w);
-
-    detail = json_object();
-    x_cgroup_finish(&x, &oom, detail);
-    getrusage(RUSAGE_CHILDREN, &ru);
-    ev = json_pack("{s:s,s:b,s:b,s:b,s:f,s:i,s:f}", "ev", "exit", "timeout", w.timeout,
-                   "killed", w.killed, "oom", oom, "cpu_ms",
-                   (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3 +
-                       (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3,
-                   "maxrss_kb", (int)ru.ru_maxrss, "wall_ms", now_ms() - t0);
-    if (w.have_status && WIFEXITED(w.status)) {
-        json_object_set_new(ev, "code", json_integer(WEXITSTATUS(w.status)));
-        code = WEXITSTATUS(w.status);
-    } else if (w.have_status && WIFSIGNALED(w.status)) {
-        json_object_set_new(ev, "signal", json_integer(WTERMSIG(w.status)));
-        code = 128 + WTERMSIG(w.status);
-    } else if (w.timeout || w.killed) {
-        json_object_set_new(ev, "signal", json_integer(SIGKILL));
+    wait_init(&x, init, sfd, &w);
+    x_mark(&x, "init-reaped");
+    if (w.have_status && WIFEXITED(w.st.wstatus))
+        code = WEXITSTATUS(w.st.wstatus);
+    else if (w.have_status && WIFSIGNALED(w.st.wstatus))
+        code = 128 + WTERMSIG(w.st.wstatus);
+    else if (w.timeout || w.killed)
         code = 128 + SIGKILL;
-    } else {
-        json_object_set_new(ev, "setup_failed", json_true());
-        code = X_EXIT_SETUP;
-    }
-    json_object_set_new(ev, "detail", detail);
-    x_event(&x, ev);
-    goto out;
 
 out_cgroup:
-    x_cgroup_finish(&x, NULL, NULL);
+    x_cgroup_finish(&x);
 out:
     free(line);
+    free(x.bpf_main);
+    free(x.bpf_tty);
     sbx_policy_clear(&x.pol);
     return code;
 }

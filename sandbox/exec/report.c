@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aios/error.h"
@@ -72,9 +73,20 @@ void x_event(xctx *x, json_t *ev)
     if (!s)
         return;
     n = strlen(s);
-    s[n] = '\n';  /* json_dumps leaves room for the NUL we overwrite */
+    s[n] = '\n';  /* the newline takes the NUL's place; we write n + 1 bytes */
     (void)write_all(x->status_fd, s, n + 1);
     free(s);
+}
+
+void x_mark(xctx *x, const char *stage)
+{
+    struct timespec ts;
+
+    if (!x->timing)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    x_event(x, json_pack("{s:s,s:s,s:f}", "ev", "t", "s", stage, "ms",
+                         (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6));
 }
 
 int x_error(xctx *x, const char *stage, int code, const char *fmt, ...)

@@ -18,14 +18,24 @@
  *          on the low 32 bits only, as the kernel reads the command.  (One
  *          filter cannot both allow ioctl and carve these out: libseccomp
  *          folds an unconditional allow over conditional denials.)
- * Runs in the tool process after no_new_privs.  Owns nothing afterwards.
+ * Compiled by the outer process while init builds the root (the two run on
+ * different CPUs), handed to init with the cgroup state and loaded by the
+ * tool process after no_new_privs, as the very last layer.  The tool
+ * process does not run libseccomp; it loads the exported BPF directly.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "aios/error.h"
 #include "sandbox/exec/exec_int.h"
@@ -119,88 +129,146 @@ static const char *const deny[] = {
     (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |   \
      CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWTIME)
 
-/* Build and load the main allowlist. */
-static int load_main(xctx *x, char *why, size_t whylen)
+/* Export a filter's BPF into a malloc'd buffer (through a pipe: libseccomp
+ * 2.5 exports only to a descriptor). */
+static int export_bpf(scmp_filter_ctx c, void **out, uint32_t *len)
+{
+    int p[2], rc;
+    size_t cap = 64 * 1024, n = 0;
+    char *buf;
+
+    *out = NULL;
+    *len = 0;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    fcntl(p[1], F_SETPIPE_SZ, (int)cap);
+    rc = seccomp_export_bpf(c, p[1]);
+    close(p[1]);
+    buf = malloc(cap);
+    if (rc == 0 && !buf)
+        rc = -ENOMEM;
+    while (rc == 0) {
+        ssize_t r = read(p[0], buf + n, cap - n);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rc = -errno;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == cap)
+            rc = -E2BIG;
+    }
+    close(p[0]);
+    if (rc < 0 || n == 0 || n % sizeof(struct sock_filter)) {
+        free(buf);
+        return rc < 0 ? rc : -EINVAL;
+    }
+    *out = buf;
+    *len = (uint32_t)n;
+    return 0;
+}
+
+/* The main allowlist. */
+static int build_main(scmp_filter_ctx c)
 {
     static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
     static const unsigned long personas[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
-    scmp_filter_ctx c = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
-    int rc = 0;
+    int rc;
 
-    (void)x;
-    if (!c) {
-        snprintf(why, whylen, "seccomp_init failed");
-        return AIOS_ENOMEM;
-    }
     if ((rc = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
-        goto out;
-    /* binary search instead of a linear scan of ~300 rules */
+        return rc;
+    /* a binary search instead of a linear scan of ~300 rules */
     seccomp_attr_set(c, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     for (size_t i = 0; i < sizeof(allow) / sizeof(allow[0]); i++) {
         int nr = seccomp_syscall_resolve_name(allow[i]);
 
-        if (nr == __NR_SCMP_ERROR)
-            continue;
-        if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, nr, 0)) < 0)
-            goto out;
+        if (nr != __NR_SCMP_ERROR && (rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, nr, 0)) < 0)
+            return rc;
     }
     for (size_t i = 0; i < sizeof(deny) / sizeof(deny[0]); i++) {
         int nr = seccomp_syscall_resolve_name(deny[i]);
 
-        if (nr == __NR_SCMP_ERROR)
-            continue;
-        if ((rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), nr, 0)) < 0)
-            goto out;
+        if (nr != __NR_SCMP_ERROR &&
+            (rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), nr, 0)) < 0)
+            return rc;
     }
     if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                                SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, 0))) < 0)
-        goto out;
+        return rc;
     /* clone3: no rule, so the default ENOSYS answers it */
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
         if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                                    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]))) < 0)
-            goto out;
+            return rc;
     for (size_t i = 0; i < sizeof(personas) / sizeof(personas[0]); i++)
         if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
                                    SCMP_A0(SCMP_CMP_EQ, personas[i]))) < 0)
-            goto out;
-    rc = seccomp_load(c);
-out:
-    if (rc < 0)
-        snprintf(why, whylen, "main filter: %s", strerror(-rc));
-    seccomp_release(c);
-    return rc < 0 ? AIOS_ESYS : 0;
+            return rc;
+    return 0;
 }
 
-/* Build and load the terminal-injection filter. */
-static int load_tty(char *why, size_t whylen)
+/* The terminal-injection filter. */
+static int build_tty(scmp_filter_ctx c)
 {
     static const unsigned long cmds[] = {TIOCSTI, TIOCLINUX};
-    scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
     int rc = 0;
 
-    if (!c) {
-        snprintf(why, whylen, "seccomp_init failed");
-        return AIOS_ENOMEM;
-    }
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && rc == 0; i++)
         rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, cmds[i]));
-    if (rc == 0)
-        rc = seccomp_load(c);
-    if (rc < 0)
-        snprintf(why, whylen, "tty filter: %s", strerror(-rc));
-    seccomp_release(c);
-    return rc < 0 ? AIOS_ESYS : 0;
+    return rc;
+}
+
+int x_seccomp_build(xctx *x)
+{
+    scmp_filter_ctx m = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
+    scmp_filter_ctx t = seccomp_init(SCMP_ACT_ALLOW);
+    const char *step = "init";
+    int rc = -ENOMEM;
+
+    if (!m || !t)
+        goto out;
+    step = "main filter";
+    if ((rc = build_main(m)) < 0 || (rc = export_bpf(m, &x->bpf_main, &x->bpf_main_len)) < 0)
+        goto out;
+    step = "tty filter";
+    if ((rc = build_tty(t)) < 0 || (rc = export_bpf(t, &x->bpf_tty, &x->bpf_tty_len)) < 0)
+        goto out;
+out:
+    seccomp_release(m);
+    seccomp_release(t);
+    if (rc < 0) {
+        char why[128];
+
+        snprintf(why, sizeof(why), "%s: %s", step, strerror(-rc));
+        return x_layer(x, SBX_L_SECCOMP, SBX_ST_FAILED, why);
+    }
+    return 0;
+}
+
+static int load(const void *bpf, uint32_t len)
+{
+    struct sock_fprog prog = {
+        .len = (unsigned short)(len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)bpf,
+    };
+
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0 ? -errno : 0;
 }
 
 int x_seccomp_apply(xctx *x)
 {
-    char why[128] = "";
     int rc;
 
-    if ((rc = load_tty(why, sizeof(why))) < 0 || (rc = load_main(x, why, sizeof(why))) < 0)
-        return x_layer(x, SBX_L_SECCOMP, rc == AIOS_ENOMEM ? SBX_ST_FAILED : SBX_ST_FAILED,
-                       why);
+    if (!x->bpf_main || !x->bpf_tty)
+        return x->layers[SBX_L_SECCOMP] == SBX_ST_NONE
+                   ? x_layer(x, SBX_L_SECCOMP, SBX_ST_FAILED, "no compiled filter")
+                   : x_layer(x, SBX_L_SECCOMP, x->layers[SBX_L_SECCOMP], NULL);
+    if ((rc = load(x->bpf_tty, x->bpf_tty_len)) < 0 ||
+        (rc = load(x->bpf_main, x->bpf_main_len)) < 0)
+        return x_layer(x, SBX_L_SECCOMP, rc == -EINVAL ? SBX_ST_UNAVAILABLE : SBX_ST_FAILED,
+                       strerror(-rc));
     return x_layer(x, SBX_L_SECCOMP, SBX_ST_APPLIED, NULL);
 }
