@@ -11,3 +11,10 @@ PROGRAMS += aios-exec
 aios-exec_MAIN := $(wildcard sandbox/exec/*.c)
 aios-exec_MODULES := common sandbox
 aios-exec_LIBS := -Wl,--as-needed -lseccomp
+
+# sbx-run: runs a policy through sbx_spawn on its own loop (threat suite,
+# benchmark, manual checks).
+PROGRAMS += sbx-run
+sbx-run_MAIN := sandbox/run/main.c
+sbx-run_MODULES := common sandbox
+sbx-run_LIBS := -lseccomp

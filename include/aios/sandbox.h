@@ -195,6 +195,14 @@ typedef struct sbx_result {
  * truncation, layers: {name: state}, ...}.  New reference. */
 json_t *sbx_result_to_json(const sbx_result *r);
 
+/* Tool output as a JSON string: invalid UTF-8 replaced by U+FFFD.  New
+ * reference (NULL on OOM). */
+json_t *sbx_text_json(const char *data, size_t len);
+
+/* The longest prefix of data that does not end inside a UTF-8 sequence
+ * (for streaming output in chunks without splitting characters). */
+size_t sbx_utf8_complete(const char *data, size_t len);
+
 /* ---- daemon side: spawning (loop thread) ---------------------------------- */
 
 typedef struct sbx_ctx sbx_ctx;
@@ -240,6 +248,10 @@ const char *sbx_ctx_exec_path(const sbx_ctx *ctx);
  */
 int sbx_spawn(sbx_ctx *ctx, const sbx_policy *p, const char *stdin_data, size_t stdin_len,
               const sbx_callbacks *cb, sbx_run **out);
+
+/* Keep warm sandboxes of p's shape ready (cfg.pool_size of them); the pool
+ * otherwise follows the shape of the latest call.  0 or AIOS_ENOMEM. */
+int sbx_ctx_prewarm(sbx_ctx *ctx, const sbx_policy *p);
 
 /* Kill the run's whole tree now (cancel); on_done follows.  Idempotent. */
 void sbx_kill(sbx_run *r);
