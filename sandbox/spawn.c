@@ -136,11 +136,15 @@ void sbx_ctx_close(sbx_ctx *ctx)
 
 json_t *sbx_ctx_stats(const sbx_ctx *ctx)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "runs", (json_int_t)ctx->n_runs,
+    int ready = 0;
+
+    for (const struct sbx_run *r = ctx->pool; r; r = r->next)
+        ready += r->ready && !r->killing;
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "runs", (json_int_t)ctx->n_runs,
                      "warm_hits", (json_int_t)ctx->n_warm_hits, "cold", (json_int_t)ctx->n_cold,
                      "timeouts", (json_int_t)ctx->n_timeouts, "cancelled",
                      (json_int_t)ctx->n_cancelled, "failed", (json_int_t)ctx->n_failed,
-                     "pool_ready", (int)ctx->pool_n);
+                     "pool", (int)ctx->pool_n, "pool_ready", ready);
 }
 
 /* ---- run lifetime -------------------------------------------------------- */
