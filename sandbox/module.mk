@@ -18,3 +18,8 @@ PROGRAMS += sbx-run
 sbx-run_MAIN := sandbox/run/main.c
 sbx-run_MODULES := common sandbox
 sbx-run_LIBS := -lseccomp
+
+# The threat report (docs/SANDBOX.md): every threat row under aios and bwrap.
+.PHONY: sandbox-report
+sandbox-report: $(BUILD)/sbx-run $(BUILD)/aios-exec
+	AIOS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/sandbox/report.py

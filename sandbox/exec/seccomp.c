@@ -9,7 +9,8 @@
  *          ordinary syscalls allowed; clone only without namespace flags;
  *          clone3 answers ENOSYS (its flags sit in memory a filter cannot
  *          read, and the C library falls back to clone); socket only for
- *          unix/inet/inet6; personality only for the harmless values.
+ *          unix/inet/inet6 (EAFNOSUPPORT otherwise); personality only for
+ *          the harmless values.
  *          Never allowed: io_uring, ptrace, process_vm_*, bpf,
  *          perf_event_open, userfaultfd, keyctl, mount and the new mount
  *          API, unshare, setns, kexec, module loading, swap, reboot, clock
@@ -194,14 +195,31 @@ static int build_main(scmp_filter_ctx c)
             (rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), nr, 0)) < 0)
             return rc;
     }
+    /* clone: allowed without namespace flags, EPERM with any of them */
     if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                                SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, 0))) < 0)
         return rc;
+    for (unsigned long bit = 1; bit; bit <<= 1)
+        if ((NS_FLAGS & bit) &&
+            (rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                                   SCMP_A0(SCMP_CMP_MASKED_EQ, bit, bit))) < 0)
+            return rc;
     /* clone3: no rule, so the default ENOSYS answers it */
+    /* socket: unix, inet, inet6; any other family EAFNOSUPPORT (AF_UNIX is
+     * 1, AF_INET 2, AF_INET6 10) */
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
         if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                                    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]))) < 0)
             return rc;
+    /* (one comparison per argument and rule: the gaps one by one) */
+    for (int fam = AF_UNSPEC; fam < AF_INET6; fam++)
+        if (fam != AF_UNIX && fam != AF_INET &&
+            (rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                                   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam))) < 0)
+            return rc;
+    if ((rc = seccomp_rule_add(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                               SCMP_A0(SCMP_CMP_GT, AF_INET6))) < 0)
+        return rc;
     for (size_t i = 0; i < sizeof(personas) / sizeof(personas[0]); i++)
         if ((rc = seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
                                    SCMP_A0(SCMP_CMP_EQ, personas[i]))) < 0)

@@ -118,6 +118,9 @@ json_t *sbx_test_run(const char *policy_json, const sbx_test_opts *o, int *spawn
     }
     uv_loop_init(&t.loop);
     cfg.pool_size = o ? o->pool : 0;
+    /* host uids of our own, so parallel tests never count each other's */
+    cfg.uid_base = 0x60000 + (uid_t)(getpid() % 4096) * 16;
+    cfg.uid_count = 16;
     if ((rc = sbx_ctx_new(&t.loop, &cfg, &t.ctx)) < 0) {
         fprintf(stderr, "no aios-exec next to the test binary: %s\n", aios_strerror(rc));
         if (spawn_rc)
