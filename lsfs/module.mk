@@ -1,0 +1,7 @@
+# lsfs: the SQLite-backed semantic file system - store, versions, rights,
+# chunking, FTS5 keyword index, hybrid search, mounts, memory notes.
+# (The sentence encoder and vector index live in lsfs/embed/, module embed.)
+MODULES += lsfs
+lsfs_SRCS := $(wildcard lsfs/*.c)
+EXTRA_LIBS += -lsqlite3 -lzstd -lxxhash -lcrypto
+EXTRA_DEB_PKGS += libssl-dev
