@@ -43,14 +43,10 @@ static char *embed_text(const char *heading, const char *body)
     return strdup(body);
 }
 
+/* Hash of a chunk's heading and body (the heading seeds the body's hash). */
 static XXH128_hash_t chunk_hash(const char *heading, const char *body, size_t blen)
 {
-    XXH3_state_t st;
-
-    XXH3_128bits_reset(&st);
-    XXH3_128bits_update(&st, heading, strlen(heading) + 1);
-    XXH3_128bits_update(&st, body, blen);
-    return XXH3_128bits_digest(&st);
+    return XXH3_128bits_withSeed(body, blen, XXH3_64bits(heading, strlen(heading)));
 }
 
 /* Queue removal of the node's vectors from the in-memory index. */
@@ -67,7 +63,7 @@ static int unqueue_vectors(lsfs_db *db, int64_t node_id)
         return AIOS_EIO;
     sqlite3_bind_int64(st, 1, node_id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (lsfs__vedit(db, false, sqlite3_column_int64(st, 0), node_id, NULL, 0) < 0) {
+        if (lsfs__vedit_queue(db, false, sqlite3_column_int64(st, 0), node_id, NULL, 0) < 0) {
             sqlite3_reset(st);
             return AIOS_ENOMEM;
         }
@@ -192,7 +188,7 @@ int lsfs__index_node(lsfs_db *db, const lsfs__node *n, const void *data, size_t 
                 rc = lsfs__sqlerr(db, rc, "insert vector");
                 goto out;
             }
-            if ((rc = lsfs__vedit(db, false, cid, n->id, re[k].vec, db->s->sem.dim)) < 0)
+            if ((rc = lsfs__vedit_queue(db, false, cid, n->id, re[k].vec, db->s->sem.dim)) < 0)
                 goto out;
             /* each old vector is used once */
             free(re[k].vec);
@@ -313,7 +309,7 @@ static int embed_pages(lsfs_db *db, int64_t node_id, int max)
                 break;
             }
             if (sqlite3_changes(db->h) > 0) {
-                rc = lsfs__vedit(db, false, ids[i], nodes[i], vecs + i * (size_t)s->sem.dim,
+                rc = lsfs__vedit_queue(db, false, ids[i], nodes[i], vecs + i * (size_t)s->sem.dim,
                                  s->sem.dim);
                 done++;
             }

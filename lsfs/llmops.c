@@ -752,7 +752,7 @@ int lsfs_group_files(lsfs_db *db, const lsfs_actor *a, const json_t *params, jso
                     if (strcmp(json_string_value(json_object_get(og, "name")), name) == 0)
                         clash = true;
                 if (clash)
-                    snprintf(name, sizeof name, "%.56s-%d", base, ++dup);
+                    snprintf(name, sizeof name, "%.40s-%d", base, ++dup);
             }
         }
         json_array_append_new(groups, json_pack("{s:s,s:o,s:o}", "name", name, "keywords", kw,

@@ -164,7 +164,7 @@ int lsfs__exec(lsfs_db *db, const char *sql);
 /* Queue an event for after commit (steals ev). */
 void lsfs__event(lsfs_db *db, const char *kind, const char *path, json_t *extra);
 /* Queue a vector index edit for commit (vec copied; NULL = remove). */
-int lsfs__vedit(lsfs_db *db, bool note, int64_t id, int64_t node, const float *vec, int dim);
+int lsfs__vedit_queue(lsfs_db *db, bool note, int64_t id, int64_t node, const float *vec, int dim);
 
 int64_t lsfs__now_ms(void);
 

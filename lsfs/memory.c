@@ -218,7 +218,7 @@ static int write_vec(lsfs_db *db, int64_t id, const float *vec)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return lsfs__sqlerr(db, rc, "note vector");
-    return lsfs__vedit(db, true, id, 0, vec, db->s->sem.dim);
+    return lsfs__vedit_queue(db, true, id, 0, vec, db->s->sem.dim);
 }
 
 int lsfs_mem_add(lsfs_db *db, const lsfs_actor *a, const json_t *params, json_t **out)
@@ -450,7 +450,7 @@ int lsfs_mem_delete(lsfs_db *db, const lsfs_actor *a, int64_t id, json_t **out)
         rc = lsfs__sqlerr(db, rc, "delete note");
         goto out;
     }
-    rc = lsfs__vedit(db, true, id, 0, NULL, 0);
+    rc = lsfs__vedit_queue(db, true, id, 0, NULL, 0);
     *out = json_pack("{s:I,s:b}", "id", (json_int_t)id, "deleted", 1);
 out:
     rc = lsfs__end(db, rc);

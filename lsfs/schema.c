@@ -199,7 +199,7 @@ static int user_version(lsfs_db *db, int *v)
 int lsfs__migrate(lsfs_db *db)
 {
     char bump[64];
-    int v, rc;
+    int v = 0, rc;
 
     rc = user_version(db, &v);
     if (rc < 0)

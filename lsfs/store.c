@@ -238,7 +238,7 @@ void lsfs__event(lsfs_db *db, const char *kind, const char *path, json_t *extra)
     json_array_append_new(db->events, ev);
 }
 
-int lsfs__vedit(lsfs_db *db, bool note, int64_t id, int64_t node, const float *vec, int dim)
+int lsfs__vedit_queue(lsfs_db *db, bool note, int64_t id, int64_t node, const float *vec, int dim)
 {
     lsfs__vedit *e;
 

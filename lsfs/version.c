@@ -37,13 +37,11 @@ static int file_node(lsfs_db *db, const lsfs_actor *a, const char *path, int wan
 
 int lsfs_history(lsfs_db *db, const lsfs_actor *a, const char *path, json_t **out)
 {
-    unsigned char zero[32] = {0};
     sqlite3_stmt *st;
     lsfs__node n;
     json_t *arr;
     int rc;
 
-    (void)zero;
     lsfs__clear_err(db);
     *out = NULL;
     if ((rc = file_node(db, a, path, LSFS_PERM_READ, &n)) < 0)
@@ -157,7 +155,7 @@ int lsfs_rollback(lsfs_db *db, const lsfs_actor *a, const char *path, int64_t ve
     }
     if (drop_newer) {
         if (a->confirm) {
-            char summary[600];
+            char summary[1400];
             snprintf(summary, sizeof summary,
                      "roll '%s' back to version %lld and delete versions %lld..%lld for good",
                      n.path, (long long)target, (long long)target + 1, (long long)n.head);
