@@ -171,6 +171,8 @@ int64_t lsfs__now_ms(void);
 /* ---- schema.c --------------------------------------------------------------------- */
 
 int lsfs__migrate(lsfs_db *db);
+/* The SQL that takes version from_version to from_version+1 (tests). */
+const char *lsfs__migration_sql(int from_version);
 
 /* ---- blob.c --------------------------------------------------------------------------- */
 

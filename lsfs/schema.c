@@ -182,6 +182,13 @@ static const char *const migrations[] = {mig_v1, mig_v2, mig_v3};
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSFS_SCHEMA_VERSION,
                "LSFS_SCHEMA_VERSION must equal the number of migrations");
 
+const char *lsfs__migration_sql(int from_version)
+{
+    if (from_version < 0 || from_version >= N_MIGRATIONS)
+        return NULL;
+    return migrations[from_version];
+}
+
 static int user_version(lsfs_db *db, int *v)
 {
     sqlite3_stmt *st = NULL;
@@ -221,7 +228,7 @@ int lsfs__migrate(lsfs_db *db)
         rc = lsfs__end(db, rc);
         if (rc < 0)
             return rc;
-        aios_log(AIOS_LOG_INFO, "lsfs", "schema migrated to version %d", v + 1);
+        aios_log(AIOS_LOG_DEBUG, "lsfs", "schema migrated to version %d", v + 1);
     }
     return 0;
 }

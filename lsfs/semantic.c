@@ -141,7 +141,7 @@ int lsfs__sem_open(lsfs_store *s)
     int rc;
 
     if (path && strcmp(path, "none") == 0) {
-        aios_log(AIOS_LOG_INFO, "lsfs", "embeddings disabled; keyword search only");
+        aios_log(AIOS_LOG_DEBUG, "lsfs", "embeddings disabled; keyword search only");
         return 0;
     }
     if (!path || !*path)
