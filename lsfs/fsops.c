@@ -412,6 +412,8 @@ int lsfs_mkdir(lsfs_db *db, const lsfs_actor *a, const char *path, bool parents,
     *out = NULL;
     if ((rc = lsfs__path_norm(db, a, path, "path", p, sizeof p)) < 0)
         return rc;
+    if (protected_path(p) && !a->admin && strcmp(p, a->home) != 0)
+        return lsfs__err(db, AIOS_EPERM, "path", "'%s' is reserved", p);
     if ((rc = lsfs__begin(db)) < 0)
         return rc;
     if ((rc = lsfs__ensure_home(db, a)) < 0)
