@@ -19,6 +19,7 @@
 #include "lsfs/lsfs_int.h"
 
 static char t_dir[256];
+static char t_data[300];        /* the store's data folder, inside t_dir */
 static lsfs_store *t_store;
 static lsfs_db *t_db;
 static lsfs_actor t_a, t_b, t_c, t_admin;
@@ -39,7 +40,7 @@ static inline void t_open_opts(const lsfs_options *opt)
         o = *opt;
     if (!o.embed_model)
         o.embed_model = "none";
-    cr_assert_eq(lsfs_store_open(t_dir, &o, &t_store), 0, "store open");
+    cr_assert_eq(lsfs_store_open(t_data, &o, &t_store), 0, "store open");
     t_db = lsfs_db_thread(t_store);
     cr_assert_not_null(t_db);
 }
@@ -48,6 +49,7 @@ static inline void t_setup(void)
 {
     snprintf(t_dir, sizeof t_dir, "/tmp/lsfs-unit-XXXXXX");
     cr_assert_not_null(mkdtemp(t_dir));
+    snprintf(t_data, sizeof t_data, "%s/data", t_dir);
     lsfs_actor_init(&t_a, "alice", 1000, false);
     lsfs_actor_init(&t_b, "bob", 1000, false);
     lsfs_actor_init(&t_c, "carol", 1001, false);
