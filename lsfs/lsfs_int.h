@@ -298,6 +298,8 @@ void lsfs__sem_close(lsfs_store *s);
 int lsfs__sem_rebuild(lsfs_db *db);
 /* Embed texts; AIOS_EUNAVAIL without a model.  out has n*dim floats. */
 int lsfs__sem_embed(lsfs_store *s, const char *const *texts, size_t n, float *out);
+/* Add embedder and index sizes to a stats object. */
+void lsfs__sem_stats(lsfs_store *s, json_t *o);
 /* Apply one queued edit to the in-memory indexes. */
 void lsfs__sem_apply(lsfs_store *s, const lsfs__vedit *e);
 /* Top-k chunks (or notes) for a query vector, filtered by allow(node). */

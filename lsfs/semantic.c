@@ -303,3 +303,13 @@ int lsfs__sem_search(lsfs_store *s, bool notes, const float *q, size_t k, bool e
     pthread_rwlock_unlock(&s->sem.map_lock);
     return rc;
 }
+
+void lsfs__sem_stats(lsfs_store *s, json_t *o)
+{
+    json_object_set_new(o, "embedder", json_boolean(s->sem.emb != NULL));
+    if (!s->sem.emb)
+        return;
+    json_object_set_new(o, "embed_model", json_string(s->sem.model));
+    json_object_set_new(o, "chunk_vectors", json_integer((json_int_t)lsfs_vindex_size(s->sem.chunks)));
+    json_object_set_new(o, "note_vectors", json_integer((json_int_t)lsfs_vindex_size(s->sem.notes)));
+}

@@ -504,35 +504,19 @@ void lsfs_store_close(lsfs_store *s)
     free(s);
 }
 
-/* Scalar query helper for stats. */
-static json_int_t count_of(lsfs_db *db, const char *sql)
-{
-    sqlite3_stmt *st = lsfs__stmt(db, sql);
-    json_int_t n = -1;
-
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    if (st)
-        sqlite3_reset(st);
-    return n;
-}
-
+/* In-memory numbers only: sys.stats runs on the loop thread, which must
+ * not wait for SQLite. */
 json_t *lsfs_store_stats(lsfs_store *s)
 {
-    lsfs_db *db = lsfs_db_thread(s);
-    json_t *o;
+    json_t *o = json_object();
+    size_t mounts = 0;
 
-    if (!db)
-        return json_object();
-    o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s}",
-                  "files", count_of(db, "SELECT count(*) FROM nodes WHERE kind=2 AND deleted IS NULL"),
-                  "folders", count_of(db, "SELECT count(*) FROM nodes WHERE kind=1 AND deleted IS NULL"),
-                  "versions", count_of(db, "SELECT count(*) FROM versions"),
-                  "blobs", count_of(db, "SELECT count(*) FROM blobs"),
-                  "chunks", count_of(db, "SELECT count(*) FROM chunks"),
-                  "vectors", count_of(db, "SELECT count(*) FROM vectors"),
-                  "mounts", count_of(db, "SELECT count(*) FROM mounts"),
-                  "embedder", s->sem.emb != NULL,
-                  "embed_model", s->sem.emb ? s->sem.model : "");
+    pthread_mutex_lock(&s->mnt_lock);
+    for (lsfs__mount *m = s->mounts; m; m = m->next)
+        mounts++;
+    pthread_mutex_unlock(&s->mnt_lock);
+    json_object_set_new(o, "db", json_string(s->db_path));
+    json_object_set_new(o, "mounts", json_integer((json_int_t)mounts));
+    lsfs__sem_stats(s, o);
     return o;
 }

@@ -72,7 +72,7 @@ const char *lsfs_store_db_path(const lsfs_store *s);
 /* Whether an embedding model is loaded (semantic search available). */
 bool lsfs_store_has_embedder(const lsfs_store *s);
 
-/* Counters for sys.stats: files, chunks, vectors, blobs, mounts (new ref). */
+/* In-memory counters for sys.stats: mounts, embedder, index sizes (new ref). */
 json_t *lsfs_store_stats(lsfs_store *s);
 
 /* The calling thread's connection to s, opened on first use (any thread).
