@@ -10,14 +10,52 @@ import time
 
 import pytest
 
-from lsfs_daemon import Daemon, aios, embed_model_path
+from conftest import aios
+
+NO_EMBED = ["--set", "lsfs.embed_model=none"]
+
+
+def embed_model_path():
+    """The sentence-embedding model `make model` installs, or None."""
+    p = os.environ.get("AIOS_EMBED_MODEL")
+    if not p:
+        data = os.environ.get("AIOS_DATA") or os.path.join(
+            os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "aios")
+        p = os.path.join(data, "models", "all-MiniLM-L6-v2")
+    return p if os.path.exists(os.path.join(p, "model.safetensors")) else None
+
+
+class D:
+    """A daemon plus the agent-aware client helper these tests use."""
+
+    def __init__(self, factory, extra=(), name="lsfs"):
+        self.factory, self.extra, self.name = factory, list(extra), name
+        self.d = factory(extra=NO_EMBED + self.extra if "lsfs.embed_model" not in
+                         " ".join(self.extra) else self.extra, name=name)
+        self.data = self.d.data
+
+    def client(self, agent=None):
+        return self.d.client(agent=agent) if agent else self.d.client()
+
+    def tail(self):
+        return self.d.log()[-4000:]
+
+    def stop(self):
+        self.d.stop()
+
+    def kill(self):
+        self.d.kill9()
+
+    def restart(self):
+        """A new daemon on the same data folder."""
+        self.d.stop()
+        self.d = self.factory(extra=NO_EMBED + self.extra if "lsfs.embed_model" not in
+                              " ".join(self.extra) else self.extra, name=self.name)
 
 
 @pytest.fixture
-def d(tmp_path):
-    dm = Daemon(tmp_path)
-    yield dm
-    dm.stop()
+def d(aiosd_factory):
+    return D(aiosd_factory)
 
 
 def err(fn, *a, **kw):
@@ -116,9 +154,9 @@ def test_versions_rollback_diff_and_bytes(d):
     assert c.call("fs.read", {"path": "~/latest"})["path"] == "/home/writer/docs/a.md"
 
 
-def test_purge_needs_a_persons_confirmation(tmp_path):
-    d = Daemon(tmp_path, settings={"confirm.fs.purge": "true"})
-    try:
+def test_purge_needs_a_persons_confirmation(aiosd_factory):
+    d = D(aiosd_factory, extra=["--set", "confirm.fs.purge=true"])
+    if True:
         agent, person = d.client("tidy"), d.client()
         agent.call("fs.write", {"path": "~/old.log", "content": "old\n"})
         e = err(agent.call, "fs.purge", {"path": "~/old.log"})
@@ -129,8 +167,6 @@ def test_purge_needs_a_persons_confirmation(tmp_path):
         r = agent.call("fs.purge", {"path": "~/old.log", "confirm": cid})
         assert r["purged"] == 1
         assert err(agent.call, "fs.restore", {"path": "~/old.log"}).name == "ENOENT"
-    finally:
-        d.stop()
 
 
 def test_watch_streams_changes(d):
@@ -259,9 +295,9 @@ def test_llm_calls_say_unavailable_without_a_model(d):
 
 
 @pytest.mark.skipif(embed_model_path() is None, reason="embedding model not installed (make model)")
-def test_hybrid_search_through_the_daemon(tmp_path):
-    d = Daemon(tmp_path, embed=True)
-    try:
+def test_hybrid_search_through_the_daemon(aiosd_factory):
+    d = D(aiosd_factory, extra=["--set", "lsfs.embed_model=%s" % embed_model_path()])
+    if True:
         c = d.client("sem")
         c.call("fs.write", {"path": "~/bread.md", "content": "Knead the dough and bake it in a hot oven.\n"})
         c.call("fs.write", {"path": "~/cars.md", "content": "Change the engine oil regularly.\n"})
@@ -270,14 +306,12 @@ def test_hybrid_search_through_the_daemon(tmp_path):
         r = c.call("fs.search", {"query": "engine oil", "mode": "hybrid"})
         assert r["mode"] == "hybrid" and r["results"][0]["path"] == "/home/sem/cars.md"
         assert r["results"][0]["keyword_rank"] == 1 and r["results"][0]["semantic_rank"] == 1
-    finally:
-        d.stop()
 
 
-def test_crash_safety_kill_9_during_concurrent_writes(tmp_path):
+def test_crash_safety_kill_9_during_concurrent_writes(aiosd_factory):
     """1,000 writes from 8 connections; SIGKILL half-way; every acknowledged
     write is there after a restart and the database passes integrity_check."""
-    d = Daemon(tmp_path)
+    d = D(aiosd_factory)
     n_conn, per_conn = 8, 125
     acked = {}              # path -> content acknowledged last
     inflight = {}           # conn -> (path, content) sent but not yet answered
@@ -319,7 +353,7 @@ def test_crash_safety_kill_9_during_concurrent_writes(tmp_path):
         n_acked = total[0]
     assert 450 <= n_acked < n_conn * per_conn, n_acked
 
-    d.start()
+    d.restart()
     c = d.client()
     unacked = {p: txt for p, txt in pending.values()}
     for path, content in snapshot.items():
