@@ -111,4 +111,27 @@ int  lsfs_vindex_search(lsfs_vindex *v, const float *query, size_t k, bool exact
                         lsfs_vindex_filter filter, void *arg,
                         int64_t *ids_out, float *scores_out, size_t *n_out);
 
+/* Tuning of an index; zero fields take the default. */
+typedef struct lsfs_vindex_opts {
+    size_t approx_threshold; /* search the graph once this many vectors are live (20000) */
+    int M;                   /* graph degree; layer 0 keeps 2M neighbours (16) */
+    int ef_construction;     /* candidates gathered per insertion (64) */
+    int ef_search;           /* candidates gathered per query, at least k (64) */
+    const char *kernel;      /* "avx2", "scalar", NULL = the best this CPU runs */
+} lsfs_vindex_opts;
+
+/* lsfs_vindex_new() with options (opts may be NULL). */
+int  lsfs_vindex_new_opts(int dim, const lsfs_vindex_opts *opts, lsfs_vindex **out);
+
+typedef struct lsfs_vindex_stat {
+    size_t live;             /* vectors searchable */
+    size_t dead;             /* removed or replaced, not yet compacted away */
+    bool graph;              /* the approximate graph exists */
+    int graph_levels;
+    size_t bytes;            /* memory held, approximately */
+    lsfs_vindex_opts opts;   /* in effect (kernel names the kernel set) */
+} lsfs_vindex_stat;
+
+int  lsfs_vindex_stats(lsfs_vindex *v, lsfs_vindex_stat *st);
+
 #endif /* AIOS_EMBED_H */
