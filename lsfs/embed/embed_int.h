@@ -186,6 +186,7 @@ typedef struct lsfs__bert_scratch {
     float *tmp;              /* [T][dim] */
     float *h;                /* [LSFS_FFN_ROWS][ffn] feed-forward block */
     float *kt;               /* [head_dim][max_len] keys of one head, transposed */
+    float *vc;               /* [max_len][head_dim] values of one head, contiguous */
     float *scores;           /* [max_len] */
 } lsfs__bert_scratch;
 
