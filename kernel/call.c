@@ -295,3 +295,16 @@ void kern__call_cancel(kern_call *c, const char *reason)
     }
     kern__call_retire(c, AIOS_ECANCELED);
 }
+
+void kern__call_cancel_all(kern_conn *conn, const char *reason)
+{
+    while (conn->calls) {
+        kern_call *c = conn->calls;
+
+        kern__call_cancel(c, reason);
+        /* answered already but its reply still queued: take it off the list
+         * now; the queued reply retires nothing twice */
+        if (conn->calls == c)
+            kern__call_retire(c, AIOS_ECANCELED);
+    }
+}
