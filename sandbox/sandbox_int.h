@@ -49,6 +49,7 @@ struct sbx_run {
     sbx_result res;
     bool proc_exited, exit_event, done, killing, freed;
     bool warm, ready;              /* warm sandbox; it reported ready */
+    bool have_layers;              /* the tool's full layer report came */
     char *shape;                   /* warm: the policy shape key */
     int pidfd;                     /* init's pidfd, -1 */
     int uid_slot;                  /* -1 when none */

@@ -366,17 +366,22 @@ static void on_event(struct sbx_run *r, json_t *ev)
         open_pidfd(r, (int)json_integer_value(json_object_get(ev, "pid")));
     } else if (strcmp(type, "ready") == 0) {
         r->ready = true;
-    } else if (strcmp(type, "layers") == 0) {
+    } else if (strcmp(type, "layers") == 0 ||
+               (strcmp(type, "error") == 0 && !r->have_layers)) {
         json_t *l = json_object_get(ev, "layers");
 
-        for (int i = 0; i < SBX_L_COUNT; i++) {
+        r->have_layers |= strcmp(type, "layers") == 0;
+        for (int i = 0; l && i < SBX_L_COUNT; i++) {
             int st = sbx_state_from_name(json_string_value(json_object_get(l, sbx_layer_name(i))));
 
             res->layers[i] = (unsigned char)(st < 0 ? SBX_ST_NONE : st);
         }
-        json_decref(res->detail);
-        res->detail = json_incref(json_object_get(ev, "detail"));
-    } else if (strcmp(type, "error") == 0) {
+        if (json_object_get(ev, "detail")) {
+            json_decref(res->detail);
+            res->detail = json_incref(json_object_get(ev, "detail"));
+        }
+    }
+    if (strcmp(type, "error") == 0) {
         const char *stage = json_string_value(json_object_get(ev, "stage"));
         const char *msg = json_string_value(json_object_get(ev, "msg"));
 

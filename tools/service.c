@@ -13,6 +13,7 @@
  *   sandbox.pool       warm sandboxes kept ready (2; 0 = none)
  *   sandbox.uid_base   first host uid for tools when aiosd runs as root (327680)
  *   sandbox.uid_count  how many (1024)
+ *   sandbox.cgroup_parent  cgroup to create sandboxes under (default: aiosd's own)
  *   sandbox.require    layers every call requires, comma-separated (default:
  *                      every layer but cgroup, cgroupns, nested_userns, and
  *                      landlock where the kernel lacks it)
@@ -134,6 +135,12 @@ static int base_policy(void)
             }
         }
         g_base.require = mask;
+    }
+    {
+        const char *cgp = kern_config_str("sandbox.cgroup_parent", NULL);
+
+        if (cgp && *cgp && !(g_base.cgroup_parent = strdup(cgp)))
+            return AIOS_ENOMEM;
     }
     g_base.limits.wall_ms = (uint64_t)kern_config_int("tools.wall_ms", 10000);
     g_base.limits.stdout_cap = (uint64_t)kern_config_int("tools.stdout_cap", 1 << 20);
