@@ -3,8 +3,9 @@
  * unregister.
  *
  * tool.call checks the arguments against the tool's schema before anything
- * runs, then either runs a built-in on the worker pool (calculator, the
- * LSFS tools) or builds the call's sandbox policy and spawns it through
+ * runs, then either runs a built-in on the worker pool (calculator; fs_read,
+ * fs_write and fs_search through LSFS with the caller's own rights, exactly
+ * as the fs.* calls would) or builds the call's sandbox policy and spawns it through
  * sbx_spawn on the loop thread: output is streamed as
  * {"stream": "stdout"|"stderr", "data": text} when the caller asked, the
  * call is cancellable ($/cancel kills the whole tree), and the result
@@ -27,8 +28,10 @@
 #include "aios/error.h"
 #include "aios/kernel.h"
 #include "aios/log.h"
+#include "aios/lsfs.h"
 #include "aios/sandbox.h"
 #include "aios/tools.h"
+#include "syscalls/lsfs_sys_int.h"
 #include "tools/service_int.h"
 
 /* ---- helpers --------------------------------------------------------------------- */
@@ -104,8 +107,12 @@ typedef struct builtin_job {
     kern_identity who;
     json_t *result;
     int rc;
+    bool err_set;            /* the error is already described on c */
     char err[256];
 } builtin_job;
+
+/* Content the LSFS tools hand back at most (the rest is cut, and said so). */
+#define FS_TOOL_MAX_CONTENT (1u << 20)
 
 static void run_calculator(builtin_job *j)
 {
@@ -116,11 +123,86 @@ static void run_calculator(builtin_job *j)
                            j->err, sizeof(j->err));
 }
 
-static void run_unavailable(builtin_job *j)
+/* The LSFS tools run with the caller's rights: the same actor fs.* uses. */
+static bool fs_begin(builtin_job *j, lsfs_actor *a, lsfs_db **db)
 {
-    j->rc = AIOS_EUNAVAIL;
-    snprintf(j->err, sizeof(j->err), "'%s' needs LSFS, which this build does not have",
-             j->name);
+    j->rc = sys__lsfs_begin(j->c, a, db);
+    j->err_set = j->rc < 0;
+    return j->rc == 0;
+}
+
+static void fs_fail(builtin_job *j, lsfs_db *db, int rc)
+{
+    j->rc = sys__lsfs_fail(j->c, db, rc);
+    j->err_set = true;
+}
+
+static void run_fs_read(builtin_job *j)
+{
+    const char *path = json_string_value(json_object_get(j->args, "path"));
+    json_int_t version = json_integer_value(json_object_get(j->args, "version"));
+    lsfs_actor a;
+    lsfs_db *db;
+    char *data = NULL;
+    size_t len = 0;
+    json_t *meta = NULL;
+    int rc;
+
+    if (!fs_begin(j, &a, &db))
+        return;
+    rc = lsfs_read(db, &a, path, version, 0, FS_TOOL_MAX_CONTENT + 1, &data, &len, &meta);
+    if (rc < 0) {
+        fs_fail(j, db, rc);
+        return;
+    }
+    if (!meta)
+        meta = json_object();
+    json_object_set_new(meta, "truncated", json_boolean(len > FS_TOOL_MAX_CONTENT));
+    if (len > FS_TOOL_MAX_CONTENT)
+        len = FS_TOOL_MAX_CONTENT;
+    json_object_set_new(meta, "content", sbx_text_json(data, len));
+    free(data);
+    j->result = meta;
+}
+
+static void run_fs_write(builtin_job *j)
+{
+    const char *path = json_string_value(json_object_get(j->args, "path"));
+    json_t *content = json_object_get(j->args, "content");
+    lsfs_write_req req = {
+        .data = json_string_value(content),
+        .len = json_string_length(content),
+        .mode = LSFS_WRITE_REPLACE,
+        .create = true,
+    };
+    lsfs_actor a;
+    lsfs_db *db;
+    int rc;
+
+    if (!fs_begin(j, &a, &db))
+        return;
+    rc = lsfs_write(db, &a, path, &req, &j->result);
+    if (rc < 0)
+        fs_fail(j, db, rc);
+}
+
+static void run_fs_search(builtin_job *j)
+{
+    lsfs_search_req req = {
+        .query = json_string_value(json_object_get(j->args, "query")),
+        .mode = LSFS_SEARCH_HYBRID,
+        .k = (int)json_integer_value(json_object_get(j->args, "limit")),
+        .path_prefix = json_string_value(json_object_get(j->args, "path")),
+    };
+    lsfs_actor a;
+    lsfs_db *db;
+    int rc;
+
+    if (!fs_begin(j, &a, &db))
+        return;
+    rc = lsfs_search(db, &a, &req, &j->result);
+    if (rc < 0)
+        fs_fail(j, db, rc);
 }
 
 static const struct {
@@ -128,9 +210,9 @@ static const struct {
     void (*run)(builtin_job *j);
 } builtin_table[] = {
     {"calculator", run_calculator},
-    {"fs_read", run_unavailable},
-    {"fs_write", run_unavailable},
-    {"fs_search", run_unavailable},
+    {"fs_read", run_fs_read},
+    {"fs_write", run_fs_write},
+    {"fs_search", run_fs_search},
 };
 
 static void builtin_work(void *arg)
@@ -154,8 +236,9 @@ static void builtin_done(void *arg, int status)
     if (status < 0 && j->rc == 0)
         j->rc = status;
     if (j->rc < 0) {
-        kern_call_set_error(j->c, j->rc, j->rc == AIOS_EINVAL ? "args" : NULL, "%s",
-                            j->err[0] ? j->err : aios_strerror(j->rc));
+        if (!j->err_set)
+            kern_call_set_error(j->c, j->rc, j->rc == AIOS_EINVAL ? "args" : NULL, "%s",
+                                j->err[0] ? j->err : aios_strerror(j->rc));
         kern_call_fail(j->c, j->rc);
     } else {
         kern_call_finish(j->c, json_pack("{s:s,s:o}", "tool", j->name, "result", j->result));

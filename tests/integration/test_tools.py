@@ -335,3 +335,33 @@ def test_unprivileged_daemon(aiosd_factory):
     assert procs_of_uids(UNPRIV, UNPRIV + 1) >= 1  # the daemon itself
     assert d.stop() == 0
     assert procs_of_uids(UNPRIV, UNPRIV + 1) == 0, "nothing of the daemon's uid survives"
+
+
+def test_fs_tools_use_the_callers_rights(tools_daemon):
+    with tools_daemon.client(agent="alice") as alice, tools_daemon.client(agent="bob") as bob:
+        w = alice.call("tool.call", {"name": "fs_write", "args": {
+            "path": "~/plans.txt", "content": "the zebra migration starts on tuesday\n"}})
+        path = w["result"]["path"]
+        assert path.startswith("/home/alice/")
+        r = alice.call("tool.call", {"name": "fs_read", "args": {"path": path}})
+        assert r["result"]["content"] == "the zebra migration starts on tuesday\n"
+        assert not r["result"]["truncated"]
+        alice.call("tool.call", {"name": "fs_write", "args": {"path": path, "content": "v2\n"}})
+        r = alice.call("tool.call", {"name": "fs_read", "args": {"path": path, "version": 1}})
+        assert r["result"]["content"].startswith("the zebra")
+        s = alice.call("tool.call", {"name": "fs_search", "args": {"query": "zebra"}})
+        assert s["result"]["results"] == [] or all(
+            x["path"].startswith("/home/alice/") for x in s["result"]["results"])
+        alice.call("tool.call", {"name": "fs_write", "args": {
+            "path": "~/zoo.txt", "content": "a zebra and a giraffe\n"}})
+        s = alice.call("tool.call", {"name": "fs_search", "args": {"query": "giraffe"}})
+        assert [x["path"] for x in s["result"]["results"]] == ["/home/alice/zoo.txt"]
+        # bob has no right to alice's files, through tools as through fs.*
+        with pytest.raises(aios.AiosError) as e:
+            bob.call("tool.call", {"name": "fs_read", "args": {"path": path}})
+        assert e.value.name in ("EPERM", "ENOENT")
+        s = bob.call("tool.call", {"name": "fs_search", "args": {"query": "giraffe"}})
+        assert s["result"]["results"] == []
+        with pytest.raises(aios.AiosError) as e:
+            bob.call("tool.call", {"name": "fs_write", "args": {"path": path, "content": "x"}})
+        assert e.value.name in ("EPERM", "ENOENT")
