@@ -56,6 +56,7 @@ struct sbx_run {
     uint64_t wall_ms;
     bool drain;
     double t_start;
+    json_t *timing;                /* cfg.timing: [[stage, ms since the call], ...] */
 };
 
 struct sbx_ctx {

@@ -189,6 +189,7 @@ static void maybe_free(struct sbx_run *r)
     free(r->in_data);
     free(r->shape);
     json_decref(r->res.detail);
+    json_decref(r->timing);
     free(r);
     ctx->live--;
     if (ctx->closing && ctx->live == 0)
@@ -242,6 +243,17 @@ static void free_uid(struct sbx_run *r)
     }
 }
 
+/* cfg.timing: remember when a stage happened (ms on the monotonic clock,
+ * kept relative to the call's start). */
+static void mark(struct sbx_run *r, const char *stage, double ms)
+{
+    if (!r->ctx->cfg.timing || !stage)
+        return;
+    if (!r->timing)
+        r->timing = json_array();
+    json_array_append_new(r->timing, json_pack("[s,f]", stage, ms));
+}
+
 /* Both conditions for the end: aios-exec reported the exit (or ended), and
  * no more output can come. */
 static void maybe_done(struct sbx_run *r)
@@ -271,6 +283,18 @@ static void maybe_done(struct sbx_run *r)
             r->ctx->n_cancelled++;
         if (res->rc < 0)
             r->ctx->n_failed++;
+        if (r->timing) {
+            size_t i;
+            json_t *e;
+
+            mark(r, "daemon-done", sbx__now_ms());
+            json_array_foreach(r->timing, i, e)
+                json_array_set_new(e, 1, json_real(json_number_value(json_array_get(e, 1)) -
+                                                   r->t_start));
+            if (!res->detail)
+                res->detail = json_object();
+            json_object_set(res->detail, "timing", r->timing);
+        }
         r->cb.on_done(r->cb.arg, res);
         res->out = res->err = NULL;
     }
@@ -362,7 +386,10 @@ static void on_event(struct sbx_run *r, json_t *ev)
 
     if (!type)
         return;
-    if (strcmp(type, "spawned") == 0) {
+    if (strcmp(type, "t") == 0) {
+        mark(r, json_string_value(json_object_get(ev, "s")),
+             json_number_value(json_object_get(ev, "ms")));
+    } else if (strcmp(type, "spawned") == 0) {
         open_pidfd(r, (int)json_integer_value(json_object_get(ev, "pid")));
     } else if (strcmp(type, "ready") == 0) {
         r->ready = true;
@@ -394,6 +421,7 @@ static void on_event(struct sbx_run *r, json_t *ev)
         json_t *v;
 
         r->exit_event = true;
+        mark(r, "daemon-exit-event", sbx__now_ms());
         if ((v = json_object_get(ev, "code"))) {
             res->exited = true;
             res->exit_code = (int)json_integer_value(v);
@@ -702,6 +730,8 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
         args[na++] = (char *)fd_args[i];
     if (warm)
         args[na++] = (char *)"--warm";
+    if (ctx->cfg.timing)
+        args[na++] = (char *)"--timing";
     args[na] = NULL;
     memset(&opts, 0, sizeof(opts));
     opts.exit_cb = on_exit_cb;
@@ -810,6 +840,7 @@ int sbx__attach_call(struct sbx_run *r, const sbx_policy *p, const char *stdin_d
     r->out.cap = p->limits.stdout_cap;
     r->err.cap = p->limits.stderr_cap;
     r->t_start = sbx__now_ms();
+    mark(r, "daemon-call", r->t_start);
     if (r->warm) {
         json_t *full = sbx_policy_to_json(p), *call;
 

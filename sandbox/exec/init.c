@@ -101,20 +101,28 @@ static int shared_layers(xctx *x)
     return rc;
 }
 
-/* Warm mode: report ready, then take the call from the outer process. */
+/*
+ * Warm mode: report ready, then read the call straight from the policy pipe
+ * (the outer process is not on this path: it only learns the wall-clock
+ * limit, in parallel, from XM_STARTED).
+ */
 static int wait_call(xctx *x)
 {
-    uint32_t type, len;
-    void *data;
+    char *line = NULL;
+    uint64_t wall;
     int rc;
 
     if (x_send(x->back_wr, XM_READY, NULL, 0) < 0)
         return AIOS_ECLOSED;
-    if ((rc = x_recv(x->sync_rd, &type, &data, &len)) < 0)
+    if ((rc = x_read_line(x->policy_fd, &line)) < 0)
         return rc;
-    rc = type == XM_CALL ? x_apply_json(x, data, true) : AIOS_EPROTO;
-    free(data);
-    return rc;
+    x_mark(x, "init-call");
+    rc = x_apply_json(x, line, true);
+    free(line);
+    if (rc < 0)
+        return rc;
+    wall = x->pol.limits.wall_ms;
+    return x_send(x->back_wr, XM_STARTED, &wall, sizeof(wall));
 }
 
 /* Take the cgroup state and the compiled seccomp filters from the outer
@@ -216,6 +224,7 @@ void x_init_main(xctx *x)
     if (tool == 0) {
         close(x->sync_rd);
         close(x->back_wr);
+        close(x->policy_fd);
         x_tool_main(x);
     }
 
@@ -224,6 +233,7 @@ void x_init_main(xctx *x)
     if (x->ll_fd >= 0)
         close(x->ll_fd);
     close(x->sync_rd);
+    close(x->policy_fd);
     if (x->status_fd >= 0)
         close(x->status_fd);
     if (!x->userns) {

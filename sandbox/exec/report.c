@@ -193,3 +193,54 @@ void x_reset_signals(void)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
+
+#define POLICY_MAX (8u << 20)
+
+/* Read one line (up to '\n' or EOF) from fd into a malloc'd string. */
+int x_read_line(int fd, char **out)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+
+    *out = NULL;
+    if (!buf)
+        return AIOS_ENOMEM;
+    for (;;) {
+        ssize_t r;
+
+        if (len + 1 >= cap) {
+            char *nb;
+
+            if (cap >= POLICY_MAX) {
+                free(buf);
+                return AIOS_ETOOBIG;
+            }
+            nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return AIOS_ENOMEM;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        /* one byte at a time: the warm call follows on the same pipe */
+        r = read(fd, buf + len, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            return AIOS_EIO;
+        }
+        if (r == 0 || buf[len] == '\n')
+            break;
+        len++;
+    }
+    buf[len] = '\0';
+    if (len == 0) {
+        free(buf);
+        return AIOS_ECLOSED;
+    }
+    *out = buf;
+    return 0;
+}
+
