@@ -101,30 +101,6 @@ static int shared_layers(xctx *x)
     return rc;
 }
 
-/*
- * Warm mode: report ready, then read the call straight from the policy pipe
- * (the outer process is not on this path: it only learns the wall-clock
- * limit, in parallel, from XM_STARTED).
- */
-static int wait_call(xctx *x)
-{
-    char *line = NULL;
-    uint64_t wall;
-    int rc;
-
-    if (x_send(x->back_wr, XM_READY, NULL, 0) < 0)
-        return AIOS_ECLOSED;
-    if ((rc = x_read_line(x->policy_fd, &line)) < 0)
-        return rc;
-    x_mark(x, "init-call");
-    rc = x_apply_json(x, line, true);
-    free(line);
-    if (rc < 0)
-        return rc;
-    wall = x->pol.limits.wall_ms;
-    return x_send(x->back_wr, XM_STARTED, &wall, sizeof(wall));
-}
-
 /* Take the cgroup state and the compiled seccomp filters from the outer
  * process (it prepared them while we built the root). */
 static int take_setup(xctx *x)
@@ -213,8 +189,6 @@ void x_init_main(xctx *x)
     if (take_setup(x) < 0)
         _exit(X_EXIT_SETUP);
     x_mark(x, "init-setup");
-    if (x->warm && wait_call(x) < 0)
-        _exit(X_EXIT_SETUP);
 
     tool = fork();
     if (tool < 0) {
@@ -223,8 +197,12 @@ void x_init_main(xctx *x)
     }
     if (tool == 0) {
         close(x->sync_rd);
-        close(x->back_wr);
-        close(x->policy_fd);
+        if (!x->warm) {
+            /* warm: the tool process reads the call itself and says ready
+             * and started; both descriptors close at its exec */
+            close(x->back_wr);
+            close(x->policy_fd);
+        }
         x_tool_main(x);
     }
 

@@ -334,6 +334,10 @@ def test_unprivileged_daemon(aiosd_factory):
         assert r["timed_out"]
     assert procs_of_uids(UNPRIV, UNPRIV + 1) >= 1  # the daemon itself
     assert d.stop() == 0
+    # the warm sandboxes were killed on the way out; give their exits a moment
+    deadline = time.time() + 3
+    while procs_of_uids(UNPRIV, UNPRIV + 1) and time.time() < deadline:
+        time.sleep(0.05)
     assert procs_of_uids(UNPRIV, UNPRIV + 1) == 0, "nothing of the daemon's uid survives"
 
 
