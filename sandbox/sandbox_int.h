@@ -53,6 +53,8 @@ struct sbx_run {
     char *shape;                   /* warm: the policy shape key */
     int pidfd;                     /* init's pidfd, -1 */
     int uid_slot;                  /* -1 when none */
+    int64_t exit_status;           /* aios-exec's own exit */
+    int exit_signal;
     uint64_t wall_ms;
     bool drain;
     double t_start;

@@ -267,6 +267,16 @@ static void maybe_done(struct sbx_run *r)
     if (!r->exit_event && !(r->proc_exited && r->status.eof))
         return;
     r->done = true;
+    if (!r->exit_event && r->has_cb) {
+        if (res->rc == 0) {
+            res->rc = AIOS_EINTERNAL;
+            snprintf(res->error, sizeof(res->error),
+                     "aios-exec ended without a report (status %lld, signal %d)",
+                     (long long)r->exit_status, r->exit_signal);
+        }
+        if (r->killing && !res->term_signal)
+            res->term_signal = SIGKILL;
+    }
     if (r->has_cb) {
         res->wall_ms = sbx__now_ms() - r->t_start;
         res->out = r->out.buf ? r->out.buf : (char *)"";
@@ -569,20 +579,13 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
     struct sbx_run *r = p->data;
-    sbx_result *res = &r->res;
 
+    /* the exit event may still sit unread in the status pipe: whether the
+     * run ended without a report is decided once that pipe is at EOF */
     r->proc_exited = true;
+    r->exit_status = status;
+    r->exit_signal = sig;
     free_uid(r);
-    if (!r->exit_event && r->has_cb) {
-        if (res->rc == 0) {
-            res->rc = AIOS_EINTERNAL;
-            snprintf(res->error, sizeof(res->error),
-                     "aios-exec ended without a report (status %lld, signal %d)",
-                     (long long)status, sig);
-        }
-        if (r->killing && !res->term_signal)
-            res->term_signal = SIGKILL;
-    }
     uv_close((uv_handle_t *)p, on_close);
     if (r->timer_open)
         uv_timer_stop(&r->timer);
