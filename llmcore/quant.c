@@ -325,8 +325,10 @@ void llm_quantize_q8_ref(const float *x, llm_q8 *y, int64_t n)
             y[b].q[i] = (int8_t)v;
             sum += v;
         }
-        y[b].d = d;
-        y[b].s = d * (float)sum;
+        /* the scale kept at fp16 precision, as GGUF's q8 blocks (and so
+         * llama.cpp) hold it; s is exact for that d */
+        y[b].d = llm_fp16_to_f32(llm_f32_to_fp16(d));
+        y[b].s = y[b].d * (float)sum;
     }
 }
 

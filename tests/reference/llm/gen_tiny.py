@@ -132,12 +132,14 @@ def rope(v, pos, base, neox, freqs):
 
 def fake_q8(x):
     """Round rows to 32-element blocks of int8 with scale amax/127 (the
-    engine's activation format; numpy rounds half to even like it)."""
+    engine's activation format, as GGUF q8 blocks: the scale is stored at
+    fp16; numpy rounds half to even like the engine)."""
     x32 = x.astype(np.float32).reshape(x.shape[0], -1, 32)
     d = (np.abs(x32).max(-1, keepdims=True) / np.float32(127)).astype(np.float32)
     idv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
     q = np.round(x32 * idv)
-    return (q * d).astype(np.float64).reshape(x.shape)
+    d16 = d.astype(np.float16).astype(np.float64)  # the scale is kept at fp16
+    return (q * d16).reshape(x.shape)
 
 
 def forward(hp, ws, tokens, sim=False, qtypes=None):
