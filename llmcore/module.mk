@@ -2,3 +2,4 @@
 # sampling and constraints.
 MODULES += llmcore
 llmcore_SRCS := $(wildcard llmcore/*.c)
+include llmcore/tokenizer.mk
