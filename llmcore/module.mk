@@ -2,3 +2,8 @@
 # sampling and constraints.
 MODULES += llmcore
 llmcore_SRCS := $(wildcard llmcore/*.c)
+
+# bench/grammar: mask and sampler cost per token (never part of make test)
+PROGRAMS += grammar-bench
+grammar-bench_MAIN := bench/grammar/grammar_bench.c
+grammar-bench_MODULES := common llmcore
