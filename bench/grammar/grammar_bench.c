@@ -233,6 +233,8 @@ int main(int argc, char **argv)
            "compile", "p50", "p99", "max", "p50", "p99", "max", "p50", "p99", "mean");
     static double all_fresh[4096];
     int n_all_fresh = 0;
+    char json_path[1024];
+    snprintf(json_path, sizeof(json_path), "%s/ours.jsonl", out);
     for (size_t c = 0; c < N_CASES; c++) {
         int32_t ids[1024];
         double cold[1024], fresh[1024], warm[1024], tmp[1024];
@@ -282,6 +284,17 @@ int main(int argc, char **argv)
                "%6.1fus %6.1fus\n",
                cases[c].name, n, tc / 1e3, sc.p50, sc.p99, sc.max, sf.p50, sf.p99, sf.max, sw.p50,
                sw.p99, sw.mean);
+        o = (size_t)snprintf(line, sizeof(line),
+                             "{\"case\":\"%s\",\"steps\":%d,\"cold_p50_us\":%.1f,"
+                             "\"cold_mean_us\":%.1f,\"new_p50_us\":%.1f,\"new_mean_us\":%.1f,"
+                             "\"warm_p50_us\":%.1f,\"warm_p99_us\":%.1f,\"warm_mean_us\":%.1f}\n",
+                             cases[c].name, n + 1, sc.p50, sc.mean, sf.p50, sf.mean, sw.p50,
+                             sw.p99, sw.mean);
+        FILE *jf = fopen(json_path, c == 0 ? "w" : "a");
+        if (jf) {
+            fputs(line, jf);
+            fclose(jf);
+        }
         llm_grammar_unref(g);
     }
     stats sc = summarize(all_cold, n_all_cold), sf = summarize(all_fresh, n_all_fresh),
