@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aios/jschema.h"
 #include "grammar_fixture.h"
 #include "jsonschema_check.h"
 
@@ -168,6 +169,14 @@ bool gf_check(const json_t *schema, const char *text, size_t len, char *why, siz
         return false;
     }
     ok = tv_validate(schema, schema, doc, why, whylen);
+    /* and the kernel's validator, for the schemas inside its subset */
+    if (ok && aios_jschema_validate_schema(schema, NULL, 0) == 0) {
+        char path[128], msg[128];
+        if (aios_jschema_check(schema, doc, path, sizeof(path), msg, sizeof(msg)) != 0) {
+            snprintf(why, whylen, "aios_jschema_check: %s: %s", path, msg);
+            ok = false;
+        }
+    }
     json_decref(doc);
     return ok;
 }
