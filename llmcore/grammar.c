@@ -612,6 +612,33 @@ void llm_grammar_unref(llm_grammar *g)
     free(g);
 }
 
+int llm_gvocab_prewarm(llm_gvocab *v)
+{
+    static const struct { const char *schema, *prefix; } warm[] = {
+        {"{\"type\":\"string\"}", "\"a"},        /* inside a string */
+        {"{\"type\":\"object\"}", "{\"a"},       /* inside a free key */
+    };
+    uint32_t *bits = malloc((size_t)words_of(v) * 4);
+    int rc = bits ? 0 : AIOS_ENOMEM;
+
+    for (size_t i = 0; i < sizeof(warm) / sizeof(warm[0]) && rc == 0; i++) {
+        json_t *s = json_loads(warm[i].schema, 0, NULL);
+        llm_grammar *g = NULL;
+        llm_gstate *st = NULL;
+        if (!s || (rc = llm_grammar_from_schema(v, s, NULL, &g, NULL, 0)) < 0 ||
+            (rc = llm_gstate_new(g, &st)) < 0 ||
+            (rc = llm_gstate_accept_bytes(st, warm[i].prefix, strlen(warm[i].prefix))) < 0)
+            rc = rc < 0 ? rc : AIOS_ENOMEM;
+        else
+            rc = llm_gstate_mask(st, bits) < 0 ? AIOS_ENOMEM : 0;
+        llm_gstate_free(st);
+        llm_grammar_unref(g);
+        json_decref(s);
+    }
+    free(bits);
+    return rc;
+}
+
 void llm_gvocab_clear_cache(llm_gvocab *v)
 {
     pthread_mutex_lock(&v->shared->lock);

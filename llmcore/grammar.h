@@ -50,6 +50,11 @@ const char *llm_gvocab_token(const llm_gvocab *v, int32_t tok, uint32_t *len);
 bool llm_gvocab_is_eog(const llm_gvocab *v, int32_t tok);
 /* A control / unknown / unused token: not text (never shown). */
 bool llm_gvocab_is_special(const llm_gvocab *v, int32_t tok);
+/* Build the shared mask entries every grammar meets (inside a plain string,
+ * a free object key, free text) so the first constrained request does not
+ * pay for them: a few milliseconds, best called once after loading the
+ * model.  Returns 0 or a negative code. */
+int llm_gvocab_prewarm(llm_gvocab *v);
 /* Empty the mask cache shared by the grammars on this vocabulary (memory
  * pressure, benches).  Safe while grammars are in use. */
 void llm_gvocab_clear_cache(llm_gvocab *v);

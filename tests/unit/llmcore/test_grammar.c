@@ -578,3 +578,35 @@ Test(grammar, save_restore, .timeout = 60)
     free(a);
     free(b);
 }
+
+Test(grammar, prewarm_and_shared_entries, .timeout = 60)
+{
+    llm_gvocab *v = (llm_gvocab *)gf_vocab();
+    int n = llm_gvocab_n_vocab(v);
+    uint32_t *bits = malloc((size_t)(n + 31) / 32 * 4);
+    llm_grammar *g = gf_grammar(0, 0);
+    llm_grammar *g2 = compile("{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", 0);
+    llm_grammar_stats st;
+    llm_gstate *s;
+
+    cr_assert_eq(llm_gvocab_prewarm(v), 0);
+    /* inside person.email (a plain string): the vocabulary's entry is used */
+    cr_assert_eq(llm_gstate_new(g, &s), 0);
+    cr_assert_eq(llm_gstate_accept_bytes(s, "{\"name\":\"a\",\"age\":1,\"email\":\"x", 30), 0);
+    cr_assert_gt(llm_gstate_mask(s, bits), 40000);
+    llm_grammar_get_stats(g, &st);
+    cr_assert_geq(st.shared_hits, 1);
+    cr_assert_eq(st.entries, 0, "nothing grammar-specific was needed");
+    llm_gstate_free(s);
+    /* another grammar with a string of the same limits shares it too */
+    cr_assert_eq(llm_gstate_new(g2, &s), 0);
+    cr_assert_eq(llm_gstate_accept_bytes(s, "[\"ab", 4), 0);
+    uint64_t before = st.shared_hits;
+    cr_assert_gt(llm_gstate_mask(s, bits), 40000);
+    llm_grammar_get_stats(g2, &st);
+    cr_assert_gt(st.shared_hits, before);
+    llm_gstate_free(s);
+    llm_grammar_unref(g);
+    llm_grammar_unref(g2);
+    free(bits);
+}
