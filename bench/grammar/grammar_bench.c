@@ -339,7 +339,52 @@ int main(int argc, char **argv)
         llm_sampler_free(s);
     }
     printf("\n");
-    printf("RESULT mask_cold_p50_us=%.1f mask_cold_p99_us=%.0f mask_cold_mean_us=%.0f "
+    /* a whole decode step (llm_gen_next) with and without a grammar */
+    static const struct { const char *name; const char *req; } steps[] = {
+        {"text top_k=40", "{\"temperature\":0.8,\"top_k\":40,\"max_tokens\":64}"},
+        {"person top_k=40", NULL},
+        {"person greedy", NULL},
+    };
+    double step_p50[3];
+    printf("decode step (llm_gen_next, random logits, 64-token budget):");
+    for (int m = 0; m < 3; m++) {
+        static double t[20 * 64];
+        int nt = 0;
+        char req[4096];
+        if (steps[m].req)
+            snprintf(req, sizeof(req), "%s", steps[m].req);
+        else
+            snprintf(req, sizeof(req),
+                     "{\"temperature\":%s,\"top_k\":40,\"max_tokens\":64,\"response_format\":"
+                     "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"schema\":%s}}}",
+                     m == 2 ? "0" : "0.8", cases[0].schema);
+        json_t *rq = json_loads(req, 0, NULL);
+        for (int k = 0; k < 20; k++) {
+            llm_gen *gen;
+            char err[256];
+            if (llm_gen_from_request(rq, v, 64, &gen, err, sizeof(err)) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return 1;
+            }
+            while (llm_gen_finish_reason(gen) == LLM_FINISH_NONE && nt < 20 * 64) {
+                llm_gen_step st;
+                noise(l, vb->n_vocab, &x);
+                double a = now_us();
+                if (llm_gen_next(gen, l, &st) < 0)
+                    return 1;
+                t[nt++] = now_us() - a;
+            }
+            llm_gen_free(gen);
+        }
+        json_decref(rq);
+        stats ss = summarize(t, nt);
+        step_p50[m] = ss.p50;
+        printf(" %s %.0fus (p99 %.0fus)", steps[m].name, ss.p50, ss.p99);
+    }
+    printf("\n");
+    printf("RESULT step_text_us=%.0f step_json_us=%.0f step_json_greedy_us=%.0f ", step_p50[0],
+           step_p50[1], step_p50[2]);
+    printf("mask_cold_p50_us=%.1f mask_cold_p99_us=%.0f mask_cold_mean_us=%.0f "
            "mask_new_p50_us=%.1f mask_new_p99_us=%.1f mask_warm_p50_us=%.1f "
            "mask_warm_p99_us=%.1f mask_warm_mean_us=%.1f sampler_greedy_us=%.0f "
            "sampler_temp_us=%.0f sampler_topk_us=%.0f sampler_topp_us=%.0f\n",
