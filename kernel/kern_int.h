@@ -144,6 +144,8 @@ kern_call *kern__call_new(kern_conn *conn, const sys_method *m, json_t *id, json
 /* Cancel (loop thread): mark, run the cancel callback, answer "cancelled"
  * with reason unless the call is a notification or already answered. */
 void kern__call_cancel(kern_call *c, const char *reason);
+/* Cancel every unanswered call of conn (loop thread). */
+void kern__call_cancel_all(kern_conn *conn, const char *reason);
 /* Finish helpers used by the dispatcher on the loop thread. */
 void kern__call_reply_result(kern_call *c, json_t *result);
 void kern__call_reply_error(kern_call *c, int code);

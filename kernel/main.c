@@ -260,8 +260,8 @@ static void on_shutdown_tick(uv_timer_t *t)
             AIOS_LOG(AIOS_LOG_INFO, "kernel", "grace period over: cancelling %zu calls in flight", kern__inflight());
             for (size_t id = 1; id <= kern__conn_total(); id++) {
                 kern_conn *c = kern__conn_find(id);
-                while (c && c->calls)
-                    kern__call_cancel(c->calls, "the daemon is shutting down");
+                if (c)
+                    kern__call_cancel_all(c, "the daemon is shutting down");
             }
         }
         kern__proc_kill_all();

@@ -327,8 +327,7 @@ static void conn_close(kern_conn *c)
         uv_read_stop((uv_stream_t *)&c->pipe);
     c->reading = false;
     /* every call in flight is cancelled; its reply has nowhere to go */
-    while (c->calls)
-        kern__call_cancel(c->calls, "client disconnected");
+    kern__call_cancel_all(c, "client disconnected");
     kern__proc_conn_closed(c);
     if (c->prev)
         c->prev->next = c->next;
