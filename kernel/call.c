@@ -296,24 +296,15 @@ void kern__call_cancel(kern_call *c, const char *reason)
     kern__call_retire(c, AIOS_ECANCELED);
 }
 
-/*
- * Cancel every call of conn that is still unanswered (loop thread).  A
- * call that is already answered but not yet retired - its reply is queued
- * in the inbox, e.g. a handler that failed it from its cancel callback -
- * is skipped: the inbox retires it.  Cancelling may change the list, so
- * the walk starts over after each cancel; every cancel answers its call,
- * so this ends.
- */
 void kern__call_cancel_all(kern_conn *conn, const char *reason)
 {
-    kern_call *c = conn->calls;
+    while (conn->calls) {
+        kern_call *c = conn->calls;
 
-    while (c) {
-        if (atomic_load(&c->done)) {
-            c = c->next;
-            continue;
-        }
         kern__call_cancel(c, reason);
-        c = conn->calls;
+        /* answered already but its reply still queued: take it off the list
+         * now; the queued reply retires nothing twice */
+        if (conn->calls == c)
+            kern__call_retire(c, AIOS_ECANCELED);
     }
 }

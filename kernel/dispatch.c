@@ -89,9 +89,42 @@ static bool valid_name(const char *name, const char *fam)
     return true;
 }
 
+int kern__method_row_check(const sys_method *m, const char *fam, json_t **schema_out, char *err,
+                           size_t errlen)
+{
+    json_error_t je;
+    json_t *schema;
+    char msg[256] = "";
+
+    *schema_out = NULL;
+    if (!m->name || !valid_name(m->name, fam)) {
+        snprintf(err, errlen, "family '%s': bad method name '%s'", fam, m->name ? m->name : "(null)");
+        return AIOS_EINVAL;
+    }
+    if (!m->handler || !m->help || !*m->help || !m->params) {
+        snprintf(err, errlen, "method '%s': handler, params schema and help are required", m->name);
+        return AIOS_EINVAL;
+    }
+    schema = json_loads(m->params, 0, &je);
+    if (!schema) {
+        snprintf(err, errlen, "method '%s': params schema is not JSON: %s", m->name, je.text);
+        return AIOS_EINVAL;
+    }
+    if (aios_jschema_validate_schema(schema, msg, sizeof(msg)) < 0 || !json_is_object(schema) ||
+        strcmp(json_string_value(json_object_get(schema, "type")) ?: "", "object") != 0) {
+        snprintf(err, errlen, "method '%s': bad params schema: %s", m->name,
+                 msg[0] ? msg : "must be an object schema with type object");
+        json_decref(schema);
+        return AIOS_EINVAL;
+    }
+    *schema_out = schema;
+    return 0;
+}
+
 int kern__table_build(char *err, size_t errlen)
 {
     size_t n = 0, k = 0;
+    int rc;
 
     if (N_FAMILIES > 32) {
         snprintf(err, errlen, "more than 32 syscall families");
@@ -105,32 +138,11 @@ int kern__table_build(char *err, size_t errlen)
     for (size_t f = 0; f < N_FAMILIES; f++) {
         for (size_t i = 0; i < *families[f].count; i++) {
             const sys_method *m = &families[f].rows[i];
-            json_error_t je;
-            char msg[256];
 
-            if (!m->name || !valid_name(m->name, families[f].name)) {
-                snprintf(err, errlen, "family '%s' row %zu: bad method name '%s'", families[f].name, i,
-                         m->name ? m->name : "(null)");
-                return AIOS_EINVAL;
-            }
-            if (!m->handler || !m->help || !*m->help || !m->params) {
-                snprintf(err, errlen, "method '%s': handler, params schema and help are required", m->name);
-                return AIOS_EINVAL;
-            }
+            if ((rc = kern__method_row_check(m, families[f].name, &table[k].schema, err, errlen)) < 0)
+                return rc;
             table[k].m = m;
             table[k].family = (int)f;
-            table[k].schema = json_loads(m->params, 0, &je);
-            if (!table[k].schema) {
-                snprintf(err, errlen, "method '%s': params schema is not JSON: %s", m->name, je.text);
-                return AIOS_EINVAL;
-            }
-            if (aios_jschema_validate_schema(table[k].schema, msg, sizeof(msg)) < 0 ||
-                !json_is_object(table[k].schema) ||
-                strcmp(json_string_value(json_object_get(table[k].schema, "type")) ?: "", "object")) {
-                snprintf(err, errlen, "method '%s': bad params schema: %s", m->name,
-                         msg[0] ? msg : "must be an object schema with type object");
-                return AIOS_EINVAL;
-            }
             k++;
         }
     }

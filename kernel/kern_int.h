@@ -144,14 +144,14 @@ kern_call *kern__call_new(kern_conn *conn, const sys_method *m, json_t *id, json
 /* Cancel (loop thread): mark, run the cancel callback, answer "cancelled"
  * with reason unless the call is a notification or already answered. */
 void kern__call_cancel(kern_call *c, const char *reason);
-/* Cancel every unanswered call of conn (loop thread). */
-void kern__call_cancel_all(kern_conn *conn, const char *reason);
 /* Finish helpers used by the dispatcher on the loop thread. */
 void kern__call_reply_result(kern_call *c, json_t *result);
 void kern__call_reply_error(kern_call *c, int code);
 /* Take a finished call off its connection's list, record its statistics and
  * drop the list's reference (loop thread; idempotent). */
 void kern__call_retire(kern_call *c, int code);
+/* Cancel every call in flight on conn (loop thread). */
+void kern__call_cancel_all(kern_conn *conn, const char *reason);
 /* Find an in-flight call on conn by id (loop thread). */
 kern_call *kern__call_find(kern_conn *conn, const json_t *id);
 
@@ -172,6 +172,8 @@ uint64_t kern__now_ns(void);
 /* ---- dispatch (dispatch.c) ----------------------------------------------------- */
 
 int kern__table_build(char *err, size_t errlen);
+/* Check one row of family fam; on success *schema gets its parsed schema. */
+int kern__method_row_check(const sys_method *m, const char *fam, json_t **schema, char *err, size_t errlen);
 void kern__table_free(void);
 const sys_method *kern__method_find(const char *name);
 size_t kern__method_count(void);
@@ -209,7 +211,10 @@ size_t kern__proc_running(void);
 void kern__confirm_free_all(void);
 void kern__server_cleanup(void);
 
-/* ---- daemon state (main.c) ------------------------------------------------------- */
+/* Run the daemon (daemon.c); returns the exit status. */
+int kern_main(int argc, char **argv);
+
+/* ---- daemon state (daemon.c) ------------------------------------------------------- */
 
 typedef struct kern_state {
     uv_loop_t *loop;
