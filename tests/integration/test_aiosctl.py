@@ -3,8 +3,8 @@
 (prompt, commands, Tab completion of commands, methods and parameters,
 history recall, Ctrl-C, Ctrl-D).
 
-Each test module gets its own daemon on a temporary socket (fixture
-`daemon` below); the binaries come from $AIOS_BUILD (default build/).
+Each test gets its own daemon on a temporary socket (the `aiosd` fixture of
+conftest.py); the binaries come from $AIOS_BUILD (default build/).
 """
 
 import json
@@ -12,11 +12,9 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import struct
 import subprocess
-import tempfile
 import termios
 import fcntl
 import time
@@ -32,44 +30,10 @@ AIOSCTL = os.path.join(BUILD, "aiosctl")
 OK, EFAIL, EUSAGE, ENODAEMON, ETIMEOUT, ECONFIRM, EINTR = 0, 1, 2, 3, 4, 5, 130
 
 
-class Daemon:
-    def __init__(self, extra=()):
-        self.dir = tempfile.mkdtemp(prefix="aiosctl-test-")
-        self.socket = os.path.join(self.dir, "aios.sock")
-        self.data = os.path.join(self.dir, "data")
-        self.log = open(os.path.join(self.dir, "aiosd.log"), "wb")
-        env = dict(os.environ)
-        env.pop("AIOS_CONFIG", None)
-        self.proc = subprocess.Popen(
-            [AIOSD, "-f", "--socket", self.socket, "--data", self.data, "--model", "none",
-             "--log-level", "warn", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if os.path.exists(self.socket) and run(self, "ping").returncode == 0:
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise RuntimeError("aiosd did not start: %s" % open(self.log.name).read())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    d = Daemon()
-    yield d
-    d.stop()
+@pytest.fixture
+def daemon(aiosd):
+    """The shared fixture's daemon (conftest.py): a fresh aiosd per test."""
+    return aiosd
 
 
 def ctl_env(d, **extra):
@@ -308,15 +272,12 @@ def test_commands_from_a_pipe(daemon):
     assert r.returncode == EFAIL
 
 
-def test_shutdown_then_not_running():
-    d = Daemon()
-    try:
-        r = run(d, "shutdown")
-        assert r.returncode == OK and "shutting down" in r.stdout
-        assert d.proc.wait(10) == 0
-        assert run(d, "ping").returncode == ENODAEMON
-    finally:
-        d.stop()
+def test_shutdown_then_not_running(daemon):
+    r = run(daemon, "shutdown")
+    assert r.returncode == OK and "shutting down" in r.stdout
+    assert daemon.proc.wait(10) == 0
+    assert not os.path.exists(daemon.socket)
+    assert run(daemon, "ping").returncode == ENODAEMON
 
 
 # ---- the interactive shell through a pseudo-terminal ---------------------------------
