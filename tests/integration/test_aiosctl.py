@@ -256,6 +256,37 @@ def test_confirmations(daemon):
     assert r.returncode == EFAIL
 
 
+def test_confirm_flow_with_a_real_confirmation(aiosd_factory):
+    d = aiosd_factory(extra=["--set", "confirm.fs.purge=true", "--set", "lsfs.embed_model=none"])
+    assert jrun(d, "call", "fs.write", "path=~/old.log", "content=old")["version"] == 1
+    # the irreversible call stops with exit 5 and says what to do
+    r = run(d, "call", "fs.purge", "path=~/old.log")
+    assert r.returncode == ECONFIRM, r.stderr
+    cid = int(re.search(r"aiosctl confirm (\d+), then repeat the call with confirm=\1", r.stderr).group(1))
+    err = json.loads(run(d, "--json", "call", "fs.purge", "path=~/old.log").stdout)["error"]
+    assert err["name"] == "ECONFIRM" and err["exit"] == ECONFIRM and err["data"]["action"] == "fs.purge"
+    # a person sees the pending ones and approves one
+    r = run(d, "confirm")
+    assert r.returncode == OK
+    rows = [l.split() for l in r.stdout.splitlines() if l.split() and l.split()[0].isdigit()]
+    assert [row[:2] for row in rows if row[0] == str(cid)] == [[str(cid), "pending"]]
+    assert any(row[3] == "fs.purge" and row[4] == "uid:%d" % os.getuid() for row in rows)
+    r = run(d, "confirm", str(cid))
+    assert r.returncode == OK
+    assert r.stdout.startswith("approved confirmation %d: fs.purge by uid:%d" % (cid, os.getuid()))
+    assert run(d, "confirm", str(cid)).returncode == EFAIL, "answered already"
+    # the repeated call with the approval goes through, once
+    assert jrun(d, "call", "fs.purge", "path=~/old.log", "confirm=%d" % cid)["purged"] == 1
+    # a refusal is final
+    jrun(d, "call", "fs.write", "path=~/other.log", "content=x")
+    r = run(d, "call", "fs.purge", "path=~/other.log")
+    deny = int(re.search(r"aiosctl confirm (\d+)", r.stderr).group(1))
+    assert run(d, "confirm", str(deny), "--deny").stdout.startswith("denied confirmation %d" % deny)
+    r = run(d, "call", "fs.purge", "path=~/other.log", "confirm=%d" % deny)
+    assert r.returncode == EFAIL and "EDENIED" in r.stderr
+    assert [c["state"] for c in jrun(d, "confirm", "--all")["confirmations"]].count("denied") == 1
+
+
 def test_aiosctl_inside_an_agent_acts_as_that_agent(daemon):
     pid = spawn(daemon, "sh", "-c", "'%s' --json info" % AIOSCTL, name="inner")
     jrun(daemon, "wait", str(pid))
