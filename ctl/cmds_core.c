@@ -984,7 +984,7 @@ const ctl_cmd ctl_core_cmds[] = {
      "  STATE ends with * for agents that attached themselves rather than being spawned\n"},
     {"info", "", "facts about the running daemon", cmd_info, CTL_COMP_NONE, 0, NULL},
     {"stats", "", "uptime, connections, calls and latency percentiles per method", cmd_stats, CTL_COMP_NONE, 0, NULL},
-    {"spawn", "[-n NAME] [-p PRIO] [-C DIR] [-e K=V]... [--caps LIST] [-f] -- ARGV...",
+    {"spawn", "[-f] [OPTIONS] -- ARGV...",
      "start an agent program as a process", cmd_spawn, CTL_COMP_NONE, 0,
      "  -n, --name NAME      agent name (default: the program's name)\n"
      "  -p, --priority N     -20..20, higher runs first\n"
