@@ -81,7 +81,8 @@ int aios__err_remote(aios_error *err, const json_t *error)
     snprintf(err->name, sizeof(err->name), "%s", name ? name : aios_errname(code));
     snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
     snprintf(err->message, sizeof(err->message), "%s", msg && *msg ? msg : aios_strerror(code));
-    err->data = json_is_object(data) ? json_incref(data) : NULL;
+    /* a copy, not a reference: err may travel to another thread */
+    err->data = json_is_object(data) ? json_deep_copy(data) : NULL;
     return code;
 }
 
@@ -387,6 +388,9 @@ static int wait_until(aios_client *c, bool (*done)(aios_client *c, void *arg), v
                 return AIOS_ETIMEDOUT;
             slice = (int)(deadline - now);
         }
+        /* the signal may reach another thread: look at the flag now and then */
+        if (stop_on_interrupt && c->interrupt && (slice < 0 || slice > WAIT_SLICE_MS))
+            slice = WAIT_SLICE_MS;
         if (c->closed) {
             /* closing is ending the calls in another thread */
             cond_wait_ms(c, WAIT_SLICE_MS);

@@ -250,7 +250,12 @@ static void unsolicited(aios_client *c, json_t *msg, const char *line, size_t le
     json_decref(own);
 }
 
-/* A final reply for call id: result or error (borrowed; one of them). */
+/*
+ * A final reply for call id: result (a reference this function takes over)
+ * or error (borrowed).  A synchronous waiter gets the result as its only
+ * owner, so no json_t is ever shared between threads (Jansson's reference
+ * counts are not safe to race on).
+ */
 static void dispatch_final(aios_client *c, uint64_t id, json_t *result, json_t *error, json_t *msg,
                            const char *line, size_t len)
 {
@@ -262,11 +267,13 @@ static void dispatch_final(aios_client *c, uint64_t id, json_t *result, json_t *
     p = aios__pending_remove(c, id);
     if (!p) {
         pthread_mutex_unlock(&c->mu);
+        json_decref(result);
         unsolicited(c, msg, line, len);
         return;
     }
     if (p->abandoned) {
         pthread_mutex_unlock(&c->mu);
+        json_decref(result);
         aios__pcall_free(p);
         return;
     }
@@ -275,9 +282,10 @@ static void dispatch_final(aios_client *c, uint64_t id, json_t *result, json_t *
             if (!p->err)
                 p->err = calloc(1, sizeof(*p->err));
             p->rc = p->err ? aios__err_remote(p->err, error) : aios__err_remote(NULL, error);
+            json_decref(result);
         } else {
             p->rc = 0;
-            p->result = json_incref(result ? result : json_null());
+            p->result = result ? result : json_null();
         }
         p->done = true;
         pthread_cond_broadcast(&c->cv);
@@ -290,6 +298,7 @@ static void dispatch_final(aios_client *c, uint64_t id, json_t *result, json_t *
         rc = aios__err_remote(&err, error);
     if (p->done_cb)
         p->done_cb(p->arg, id, rc, rc == 0 ? (result ? result : json_null()) : NULL, rc == 0 ? NULL : &err);
+    json_decref(result);
     aios_error_clear(&err);
     aios__pcall_free(p);
     pthread_mutex_lock(&c->mu);
@@ -334,9 +343,13 @@ static void dispatch_msg(aios_client *c, json_t *msg)
         return;
     }
     if (!method && json_is_integer(jid) && (json_object_get(msg, "result") || json_object_get(msg, "error"))) {
-        json_t *error = json_object_get(msg, "error");
-        dispatch_final(c, (uint64_t)json_integer_value(jid), error ? NULL : json_object_get(msg, "result"), error,
-                       msg, NULL, 0);
+        json_t *error = json_object_get(msg, "error"), *result = NULL;
+        if (!error) {
+            /* detach the result so that its new owner is its only one */
+            result = json_incref(json_object_get(msg, "result"));
+            json_object_del(msg, "result");
+        }
+        dispatch_final(c, (uint64_t)json_integer_value(jid), result, error, msg, NULL, 0);
         return;
     }
     unsolicited(c, msg, NULL, 0);
@@ -353,8 +366,12 @@ static int dispatch_line(aios_client *c, const char *line, size_t len)
     if (scan_envelope(line, len, &e) == 0) {
         if (!e.method.p && span_u64(e.id, &id) && (e.result.p != NULL) != (e.error.p != NULL) &&
             (v = span_json(e.result.p ? e.result : e.error)) != NULL) {
-            dispatch_final(c, id, e.result.p ? v : NULL, e.error.p ? v : NULL, NULL, line, len);
-            json_decref(v);
+            if (e.result.p) {
+                dispatch_final(c, id, v, NULL, NULL, line, len);
+            } else {
+                dispatch_final(c, id, NULL, v, NULL, line, len);
+                json_decref(v);
+            }
             return 1;
         }
         if (e.method.n == 10 && memcmp(e.method.p, "\"$/stream\"", 10) == 0 && !e.id.p && e.params.p &&
