@@ -6,7 +6,8 @@ Output in OUT/: <name>.gguf and <name>.ref, the latter little-endian:
   float32 logits[n_tokens][n_vocab]   (every position, causal; exact math)
   float32 sim[n_tokens][n_vocab]      (the same with the engine's rounding
                                        simulated: 8-bit activation blocks
-                                       before quantized matmuls, f16 K/V)
+                                       before quantized matmuls, f16 K/V,
+                                       f16 queries and attention weights)
 
 The numpy pass is written from the architecture's definition (RMSNorm,
 rotary embedding, grouped-query causal attention, SwiGLU FFN), not from the
@@ -165,7 +166,7 @@ def forward(hp, ws, tokens, sim=False, qtypes=None):
         q = mm(h, p + "attn_q.weight") + ws.get(p + "attn_q.bias", 0)
         k = mm(h, p + "attn_k.weight") + ws.get(p + "attn_k.bias", 0)
         v = mm(h, p + "attn_v.weight") + ws.get(p + "attn_v.bias", 0)
-        q = rope(q.reshape(Tn, NHh, hd), pos, hp["base"], neox, freqs)
+        q = kvr(rope(q.reshape(Tn, NHh, hd), pos, hp["base"], neox, freqs))
         k = kvr(rope(k.reshape(Tn, NKVh, hd), pos, hp["base"], neox, freqs))
         v = kvr(v.reshape(Tn, NKVh, hd))
         out = np.zeros((Tn, NHh, hd))
@@ -174,7 +175,7 @@ def forward(hp, ws, tokens, sim=False, qtypes=None):
             sc = q[:, hh, :] @ k[:, kh, :].T / np.sqrt(hd) + mask
             sc = np.exp(sc - sc.max(-1, keepdims=True))
             sc /= sc.sum(-1, keepdims=True)
-            out[:, hh, :] = sc @ v[:, kh, :]
+            out[:, hh, :] = kvr(sc) @ v[:, kh, :]
         x = x + mm(out.reshape(Tn, E), p + "attn_output.weight")
         h = rmsnorm(x, ws[p + "ffn_norm.weight"], hp["eps"])
         g = mm(h, p + "ffn_gate.weight")
