@@ -79,7 +79,9 @@ struct llm_kv {
     void *full_user;
 };
 
-/* Address of K (which = 0) or V (1) of layer l, slot t of a block. */
+/* Address of K (which = 0: the layer's transposed K, use t = 0) or V (1:
+ * slot t) of layer l of a block.  K element (slot t, i < kv_dim) is at
+ * index i * block_tokens + t. */
 static inline void *llm__kv_ptr(const llm_kv *kv, int32_t block, int l, int which, int t)
 {
     return kv->arena + (size_t)block * kv->block_bytes + ((size_t)l * 2 + (size_t)which) * kv->layer_bytes +

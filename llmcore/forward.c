@@ -8,8 +8,10 @@
  * there are five phases separated by barriers:
  *   qkv   : RMSNorm + activation quantization (each thread privately, so no
  *           extra barrier), Q/K/V by heads, bias, RoPE, K/V into the cache
- *   attn  : one task per (row, head): causal attention over the row's own
- *           sequence through its block table
+ *   attn  : one task per (group of consecutive rows of one sequence, KV
+ *           head): the group's queries of that head's query heads against
+ *           the sequence's keys through its block table (attn.h), so K/V
+ *           are read once for all of them
  *   wo    : output projection by row chunks, added to the residual
  *   ffn   : RMSNorm + quantize privately, gate and up by row chunks, SwiGLU,
  *           the hidden rows quantized in place for the next phase
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "aios/error.h"
+#include "llmcore/attn.h"
 #include "llmcore/engine_int.h"
 #include "llmcore/ops.h"
 #include "llmcore/quant.h"
@@ -38,8 +41,10 @@ typedef struct thread_buf {
     float *xn;        /* [T][max(n_embd, q_dim)] normed input */
     uint8_t *xq;      /* [T] activation rows for the current phase */
     float *tmp;       /* [T][2 * max chunk] matmul outputs */
-    float *scores;    /* [n_ctx] attention scores */
-    float *orow;      /* [head_dim] attention accumulator */
+    float *scores;    /* [att_q][n_ctx + 16] attention scores / probabilities */
+    float *qbuf;      /* [att_q][head_dim] a task's queries */
+    float *obuf;      /* [att_q][head_dim] a task's outputs */
+    const void **kb, **vb; /* [n_ctx / block_tokens + 1] a task's K/V blocks */
 } thread_buf;
 
 struct llm_ctx {
@@ -47,6 +52,11 @@ struct llm_ctx {
     llm_kv *kv;
     llm_pool *pool;
     const llm_ops *ops;
+    const llm_attn_ops *aops;
+    int att_rows;     /* batch rows per attention task */
+    int att_q;        /* queries per attention task: att_rows * (n_head / n_head_kv) */
+    int *grp;         /* [max_T + 1] first batch row of each attention group */
+    int n_grp;
     int max_T;
     int n_ctx;
     /* shared activations */
@@ -97,7 +107,10 @@ void llm_ctx_free(llm_ctx *c)
         free(c->tb[t].xq);
         free(c->tb[t].tmp);
         free(c->tb[t].scores);
-        free(c->tb[t].orow);
+        free(c->tb[t].qbuf);
+        free(c->tb[t].obuf);
+        free(c->tb[t].kb);
+        free(c->tb[t].vb);
     }
     free(c->x);
     free(c->q);
@@ -107,6 +120,7 @@ void llm_ctx_free(llm_ctx *c)
     free(c->rope_cs);
     free((void *)c->ctr);
     free(c->want_rows);
+    free(c->grp);
     free(c);
 }
 
@@ -129,8 +143,17 @@ int llm_ctx_new(const llm_model *m, llm_kv *kv, int n_threads, int max_batch_tok
     c->m = m;
     c->kv = kv;
     c->ops = llm__ops_for(llm_quant_level());
+    c->aops = llm__attn_ops(llm_quant_level(), kv->kv_type);
     c->max_T = T = max_batch_tokens;
     c->n_ctx = i->n_ctx_train;
+    {
+        /* about 24 queries per attention task, scores within ~16 MiB */
+        int group = i->n_head / i->n_head_kv, rows = 24 / group;
+        while (rows > 1 && (size_t)rows * (size_t)group * ((size_t)c->n_ctx + 16) > ((size_t)4 << 20))
+            rows--;
+        c->att_rows = rows < 1 ? 1 : rows;
+        c->att_q = c->att_rows * group;
+    }
     E = i->n_embd;
     wide = maxi(E, m->q_dim);
     if ((rc = llm_pool_new(n_threads, &c->pool)) < 0)
@@ -148,18 +171,23 @@ int llm_ctx_new(const llm_model *m, llm_kv *kv, int n_threads, int max_batch_tok
     c->hq = malloc(c->h_act * (size_t)T);
     c->rope_cs = malloc(sizeof(float) * (size_t)T * (size_t)i->n_rot);
     c->want_rows = malloc(sizeof(int) * (size_t)T);
+    c->grp = malloc(sizeof(int) * ((size_t)T + 1));
     c->n_phases = i->n_layer * PHASES_PER_LAYER + 1;
     c->ctr = calloc((size_t)c->n_phases, sizeof(*c->ctr));
-    if (!c->x || !c->q || !c->att || !c->h || !c->hq || !c->rope_cs || !c->want_rows || !c->ctr)
+    if (!c->x || !c->q || !c->att || !c->h || !c->hq || !c->rope_cs || !c->want_rows || !c->ctr || !c->grp)
         goto out_nomem;
     for (int t = 0; t < n_threads; t++) {
         thread_buf *tb = &c->tb[t];
         tb->xn = malloc(sizeof(float) * (size_t)T * (size_t)wide);
         tb->xq = malloc(c->act_max * (size_t)T);
         tb->tmp = malloc(sizeof(float) * (size_t)T * 2 * (size_t)chunk_max);
-        tb->scores = malloc(sizeof(float) * (size_t)c->n_ctx);
-        tb->orow = malloc(sizeof(float) * (size_t)i->head_dim);
-        if (!tb->xn || !tb->xq || !tb->tmp || !tb->scores || !tb->orow)
+        size_t nblk = (size_t)c->n_ctx / (size_t)kv->block_tokens + 2;
+        tb->scores = malloc(sizeof(float) * (size_t)c->att_q * ((size_t)c->n_ctx + 16));
+        tb->qbuf = malloc(sizeof(float) * (size_t)c->att_q * (size_t)i->head_dim);
+        tb->obuf = malloc(sizeof(float) * (size_t)c->att_q * (size_t)i->head_dim);
+        tb->kb = malloc(sizeof(void *) * nblk);
+        tb->vb = malloc(sizeof(void *) * nblk);
+        if (!tb->xn || !tb->xq || !tb->tmp || !tb->scores || !tb->qbuf || !tb->obuf || !tb->kb || !tb->vb)
             goto out_nomem;
     }
     *out = c;
@@ -227,18 +255,35 @@ static void rope_apply(const llm_model *m, float *v, const float *cs)
     }
 }
 
-/* Store a head's row into the cache slot of batch row t. */
+/* Store a head's row into the cache slot of batch row t: V as a row, K
+ * into the block's transposed layout (dimension d of the slot at
+ * d * block_tokens). */
 static void kv_store(llm_ctx *c, int l, int which, int t, int kvh, const float *src)
 {
     llm_kv *kv = c->kv;
-    int off, hd = c->m->info.head_dim;
+    int off, hd = c->m->info.head_dim, bt = kv->block_tokens;
     int32_t blk = llm__kv_slot(kv, c->b->seq[t], c->b->pos[t], &off);
-    uint8_t *dst = (uint8_t *)llm__kv_ptr(kv, blk, l, which, off) + (size_t)kvh * (size_t)hd * (size_t)kv->esize;
 
-    if (kv->kv_type == LLM_KV_F16)
-        c->ops->to_f16(src, (uint16_t *)dst, hd);
-    else
-        memcpy(dst, src, sizeof(float) * (size_t)hd);
+    if (which == 1) {
+        uint8_t *dst = (uint8_t *)llm__kv_ptr(kv, blk, l, 1, off) + (size_t)kvh * (size_t)hd * (size_t)kv->esize;
+        if (kv->kv_type == LLM_KV_F16)
+            c->ops->to_f16(src, (uint16_t *)dst, hd);
+        else
+            memcpy(dst, src, sizeof(float) * (size_t)hd);
+    } else if (kv->kv_type == LLM_KV_F16) {
+        uint16_t *k = (uint16_t *)llm__kv_ptr(kv, blk, l, 0, 0) + (size_t)kvh * (size_t)hd * (size_t)bt + (size_t)off;
+        uint16_t h[256];
+        for (int d0 = 0; d0 < hd; d0 += 256) {
+            int n = hd - d0 < 256 ? hd - d0 : 256;
+            c->ops->to_f16(src + d0, h, n);
+            for (int d = 0; d < n; d++)
+                k[(size_t)(d0 + d) * (size_t)bt] = h[d];
+        }
+    } else {
+        float *k = (float *)llm__kv_ptr(kv, blk, l, 0, 0) + (size_t)kvh * (size_t)hd * (size_t)bt + (size_t)off;
+        for (int d = 0; d < hd; d++)
+            k[(size_t)d * (size_t)bt] = src[d];
+    }
 }
 
 static void phase_qkv(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
@@ -282,6 +327,11 @@ static void phase_qkv(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
                     v[i] += bias[h * hd + i];
             if (which < 1)
                 rope_apply(m, v, c->rope_cs + (size_t)t * (size_t)m->info.n_rot);
+            /* with an f16 cache the query is rounded to f16 as well, as
+             * GGUF engines do (their f16 matmuls convert the other
+             * operand); the same model then picks the same tokens */
+            if (which < 0 && c->kv->kv_type == LLM_KV_F16)
+                c->ops->round_f16(v, hd);
             if (which < 0)
                 memcpy(c->q + (size_t)t * (size_t)m->q_dim + (size_t)h * (size_t)hd, v, sizeof(float) * (size_t)hd);
             else
@@ -294,51 +344,35 @@ static void phase_attn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
 {
     const llm_model *m = c->m;
     llm_kv *kv = c->kv;
-    int T = c->b->n, hd = m->info.head_dim, nh = m->info.n_head, group = nh / m->info.n_head_kv;
-    int bt = kv->block_tokens, k;
+    int hd = m->info.head_dim, nkv = m->info.n_head_kv, group = m->info.n_head / nkv;
+    int bt = kv->block_tokens, k, r16 = kv->kv_type == LLM_KV_F16;
     float scale = 1.0f / sqrtf((float)hd);
+    size_t es = (size_t)kv->esize;
 
-    while ((k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed)) < T * nh) {
-        int t = k / nh, h = k % nh, kvh = h / group, n = c->b->pos[t] + 1;
-        const int32_t *tbl = kv->seqs[c->b->seq[t]].blocks;
-        float *q = c->q + (size_t)t * (size_t)m->q_dim + (size_t)h * (size_t)hd;
-        float *s = tb->scores, mx = -INFINITY, sum = 0, inv;
-        float *o = c->att + (size_t)t * (size_t)m->q_dim + (size_t)h * (size_t)hd;
-        size_t hoff = (size_t)kvh * (size_t)hd;
+    /* the longest groups (latest positions) first, for balance */
+    while ((k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed)) < c->n_grp * nkv) {
+        int g = c->n_grp - 1 - k / nkv, h = k % nkv;
+        int t0 = c->grp[g], R = c->grp[g + 1] - t0, nq = R * group;
+        int p0 = c->b->pos[t0], nmax = p0 + R, nb = (nmax + bt - 1) / bt;
+        const int32_t *tbl = kv->seqs[c->b->seq[t0]].blocks;
+        size_t ss = ((size_t)nmax + 15) & ~(size_t)15;
 
-        /* with an f16 cache the query and the attention weights are rounded
-         * to f16 as well, as GGUF engines do (their f16 matmuls convert the
-         * other operand); the same model then picks the same tokens */
-        if (kv->kv_type == LLM_KV_F16)
-            c->ops->round_f16(q, hd);
-        for (int j = 0; j < n; j += bt) {
-            int cnt = n - j < bt ? n - j : bt;
-            const uint8_t *kp = (const uint8_t *)llm__kv_ptr(kv, tbl[j / bt], l, 0, 0) + hoff * (size_t)kv->esize;
-            if (kv->kv_type == LLM_KV_F16)
-                c->ops->qk_f16(q, (const uint16_t *)kp, kv->kv_dim, cnt, hd, scale, s + j);
-            else
-                c->ops->qk_f32(q, (const float *)kp, kv->kv_dim, cnt, hd, scale, s + j);
+        for (int r = 0; r < R; r++)
+            memcpy(tb->qbuf + (size_t)r * (size_t)group * (size_t)hd,
+                   c->q + (size_t)(t0 + r) * (size_t)m->q_dim + (size_t)h * (size_t)group * (size_t)hd,
+                   sizeof(float) * (size_t)group * (size_t)hd);
+        for (int b = 0; b < nb; b++) {
+            tb->kb[b] = (const uint8_t *)llm__kv_ptr(kv, tbl[b], l, 0, 0) + (size_t)h * (size_t)hd * (size_t)bt * es;
+            tb->vb[b] = (const uint8_t *)llm__kv_ptr(kv, tbl[b], l, 1, 0) + (size_t)h * (size_t)hd * es;
         }
-        for (int j = 0; j < n; j++)
-            mx = s[j] > mx ? s[j] : mx;
-        for (int j = 0; j < n; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
-        inv = 1.0f / sum;
-        for (int j = 0; j < n; j++)
-            s[j] *= inv;
-        if (kv->kv_type == LLM_KV_F16)
-            c->ops->round_f16(s, n);
-        memset(o, 0, sizeof(float) * (size_t)hd);
-        for (int j = 0; j < n; j += bt) {
-            int cnt = n - j < bt ? n - j : bt;
-            const uint8_t *vp = (const uint8_t *)llm__kv_ptr(kv, tbl[j / bt], l, 1, 0) + hoff * (size_t)kv->esize;
-            if (kv->kv_type == LLM_KV_F16)
-                c->ops->av_f16(s + j, (const uint16_t *)vp, kv->kv_dim, cnt, hd, o);
-            else
-                c->ops->av_f32(s + j, (const float *)vp, kv->kv_dim, cnt, hd, o);
-        }
+        c->aops->scores(tb->qbuf, (size_t)hd, nq, tb->kb, bt, nmax, hd, scale, tb->scores, ss);
+        /* query i belongs to row i / group: causal up to its position */
+        for (int i = 0; i < nq; i++)
+            c->aops->softmax(tb->scores + (size_t)i * ss, p0 + i / group + 1, nmax, r16);
+        c->aops->av(tb->scores, ss, nq, tb->vb, bt, kv->kv_dim, nmax, hd, tb->obuf, (size_t)hd);
+        for (int r = 0; r < R; r++)
+            memcpy(c->att + (size_t)(t0 + r) * (size_t)m->q_dim + (size_t)h * (size_t)group * (size_t)hd,
+                   tb->obuf + (size_t)r * (size_t)group * (size_t)hd, sizeof(float) * (size_t)group * (size_t)hd);
     }
 }
 
@@ -466,6 +500,15 @@ int llm_forward(llm_ctx *c, const llm_batch *b, float *logits)
         return rc;
     c->b = b;
     c->logits = logits;
+    /* attention groups: runs of rows continuing one sequence, at most
+     * att_rows long */
+    c->n_grp = 0;
+    for (int i = 0; i < b->n; i++) {
+        int g0 = c->n_grp ? c->grp[c->n_grp - 1] : -1;
+        if (g0 < 0 || b->seq[i] != b->seq[i - 1] || b->pos[i] != b->pos[i - 1] + 1 || i - g0 >= c->att_rows)
+            c->grp[c->n_grp++] = i;
+    }
+    c->grp[c->n_grp] = b->n;
     /* embeddings and rotary tables, then the pass on all threads */
     for (int i = 0; i < b->n; i++) {
         llm_quant_row_of(m->tok_embd.type)
