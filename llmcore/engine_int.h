@@ -40,7 +40,8 @@ struct llm_model {
     const float *output_norm;        /* [n_embd] */
     llm_weight output;               /* [n_vocab][n_embd] (tied: = tok_embd) */
     llm_layer *layers;
-    float *inv_freq;                 /* [n_rot / 2] rotary frequencies (rope_freqs applied) */
+    float *rope_ff;                  /* [n_rot / 2] rope_freqs factors (1 without the tensor) */
+    float rope_theta_scale;          /* rope_base^(-2 / n_rot) */
     void *pack_arena;                /* packed copies of the matrices (anonymous mapping) */
     size_t pack_bytes;
 };

@@ -514,10 +514,14 @@ int llm_forward(llm_ctx *c, const llm_batch *b, float *logits)
         llm_quant_row_of(m->tok_embd.type)
             ->dequant((const uint8_t *)m->tok_embd.data + (size_t)b->tokens[i] * m->tok_embd.row_bytes,
                       c->x + (size_t)i * (size_t)E, E);
+        /* angles in float, theta multiplied from pair to pair, as GGUF
+         * engines compute them (model.c) */
+        float theta = (float)b->pos[i];
         for (int k = 0; k < half; k++) {
-            double th = (double)b->pos[i] * (double)m->info.rope_scale * (double)m->inv_freq[k];
-            c->rope_cs[(size_t)i * (size_t)m->info.n_rot + 2 * (size_t)k] = (float)cos(th);
-            c->rope_cs[(size_t)i * (size_t)m->info.n_rot + 2 * (size_t)k + 1] = (float)sin(th);
+            float th = m->info.rope_scale * (theta / m->rope_ff[k]);
+            c->rope_cs[(size_t)i * (size_t)m->info.n_rot + 2 * (size_t)k] = cosf(th);
+            c->rope_cs[(size_t)i * (size_t)m->info.n_rot + 2 * (size_t)k + 1] = sinf(th);
+            theta *= m->rope_theta_scale;
         }
     }
     for (int p = 0; p < c->n_phases; p++)

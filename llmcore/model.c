@@ -228,14 +228,18 @@ static int read_hparams(llm_model *m, const arch_row *a, errbuf *e)
 }
 
 /* rotary inverse frequencies, divided by rope_freqs when present */
+/* Rotary angles are computed as GGUF engines do (forward.c): theta starts
+ * at the position (a float) and is multiplied by base^(-2/n_rot) from one
+ * pair to the next, divided by the pair's rope_freqs factor (1 without the
+ * tensor) and scaled by the linear rope scale. */
 static int make_rope(llm_model *m, errbuf *e)
 {
     const llm_model_info *i = &m->info;
     const llm_gguf_tensor *rf = llm_gguf_tensor_find(m->g, "rope_freqs.weight");
     int half = i->n_rot / 2;
 
-    m->inv_freq = malloc(sizeof(float) * (size_t)half);
-    if (!m->inv_freq)
+    m->rope_ff = malloc(sizeof(float) * (size_t)half);
+    if (!m->rope_ff)
         return fail(e, AIOS_ENOMEM, "out of memory");
     if (rf) {
         if (rf->type != LLM_T_F32 || rf->n_dims != 1 || rf->ne[0] != half)
@@ -243,16 +247,15 @@ static int make_rope(llm_model *m, errbuf *e)
         m->info.has_rope_freqs = true;
     }
     for (int k = 0; k < half; k++) {
-        double fr = pow((double)i->rope_base, -2.0 * k / (double)i->n_rot);
+        float div = 1.0f;
         if (rf) {
-            float div;
             memcpy(&div, (const float *)rf->data + k, 4);
             if (!(div > 0))
                 return fail(e, AIOS_ECORRUPT, "tensor 'rope_freqs.weight': factor %d is not positive", k);
-            fr /= div;
         }
-        m->inv_freq[k] = (float)fr;
+        m->rope_ff[k] = div;
     }
+    m->rope_theta_scale = powf(i->rope_base, -2.0f / (float)i->n_rot);
     return 0;
 }
 
@@ -435,7 +438,7 @@ void llm_model_free(llm_model *m)
     if (m->pack_arena)
         munmap(m->pack_arena, m->pack_bytes);
     free(m->layers);
-    free(m->inv_freq);
+    free(m->rope_ff);
     free(m->name);
     llm_gguf_close(m->g);
     free(m);

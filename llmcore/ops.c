@@ -11,14 +11,17 @@
 
 /* ---- scalar ---- */
 
+/* The scale as GGUF engines compute it: float squares summed in float64,
+ * the mean rounded to float, then 1 / sqrtf(mean + eps) in float. */
 static void rmsnorm_ref(const float *x, const float *w, float *y, int n, float eps)
 {
     double ss = 0;
-    float sc;
+    float sc, mean;
 
     for (int i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
-    sc = (float)(1.0 / sqrt(ss / n + eps));
+        ss += (double)(x[i] * x[i]);
+    mean = (float)(ss / n);
+    sc = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++)
         y[i] = x[i] * sc * w[i];
 }
@@ -92,13 +95,13 @@ AVX2 static void rmsnorm_avx2(const float *x, const float *w, float *y, int n, f
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
     double ss;
     int i = 0;
-    float sc;
+    float sc, mean;
 
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_loadu_ps(x + i);
-        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-        a0 = _mm256_fmadd_pd(lo, lo, a0);
-        a1 = _mm256_fmadd_pd(hi, hi, a1);
+        v = _mm256_mul_ps(v, v);
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
     }
     a0 = _mm256_add_pd(a0, a1);
     {
@@ -107,8 +110,9 @@ AVX2 static void rmsnorm_avx2(const float *x, const float *w, float *y, int n, f
         ss = t[0] + t[1] + t[2] + t[3];
     }
     for (; i < n; i++)
-        ss += (double)x[i] * x[i];
-    sc = (float)(1.0 / sqrt(ss / n + eps));
+        ss += (double)(x[i] * x[i]);
+    mean = (float)(ss / n);
+    sc = 1.0f / sqrtf(mean + eps);
     {
         __m256 vs = _mm256_set1_ps(sc);
         for (i = 0; i + 8 <= n; i += 8)

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from llama_cpp import Llama
 
-N_GEN, N_TOP, TOPK = 64, 32, 5
+N_GEN, N_TOP, TOPK = 256, 256, 5
 PROMPTS = [
     "The capital of France is",
     "Once upon a time, in a small village by the sea,",
