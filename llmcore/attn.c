@@ -26,16 +26,21 @@
 #define EXP_P4 1.6666665459e-1f
 #define EXP_P5 5.0000001201e-1f
 #define EXP_MIN -87.33654475f /* below: 0 */
+#define EXP_MAX 88.0f         /* above: inf */
 
-float llm__expf_neg(float x)
+float llm__expf(float x)
 {
     float k, r, z, p, y;
     int32_t e;
     uint32_t bits;
     float sc;
 
-    if (!(x >= EXP_MIN))
+    if (x != x)
+        return x;
+    if (x < EXP_MIN)
         return 0.0f;
+    if (x > EXP_MAX)
+        return INFINITY;
     k = nearbyintf(x * EXP_LOG2E);
     r = fmaf(k, -EXP_C1, x);
     r = fmaf(k, -EXP_C2, r);
@@ -98,7 +103,7 @@ static void softmax_ref(float *s, int n, int nz, int r16)
     for (int j = 0; j < n; j++)
         mx = s[j] > mx ? s[j] : mx;
     for (int j = 0; j < n; j++) {
-        s[j] = llm__expf_neg(s[j] - mx);
+        s[j] = llm__expf(s[j] - mx);
         lane[j % 8] += (double)s[j];
     }
     inv = (float)(1.0 / (((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]))));
@@ -109,6 +114,12 @@ static void softmax_ref(float *s, int n, int nz, int r16)
     }
     for (int j = n; j < nz; j++)
         s[j] = 0;
+}
+
+static void swiglu_ref(const float *g, const float *u, float *h, int n)
+{
+    for (int i = 0; i < n; i++)
+        h[i] = g[i] / (1.0f + llm__expf(-g[i])) * u[i];
 }
 
 static void scores_ref_f16(const float *q, size_t qs, int nq, const void *const *kb, int bt, int n, int hd,
@@ -156,12 +167,12 @@ static void av_ref_f32(const float *p, size_t ps, int nq, const void *const *vb,
 #pragma GCC pop_options
 
 static const llm_attn_ops ops[LLM_SIMD_COUNT][2] = {
-    [LLM_SIMD_SCALAR] = {[LLM_KV_F16] = {scores_ref_f16, softmax_ref, av_ref_f16},
-                         [LLM_KV_F32] = {scores_ref_f32, softmax_ref, av_ref_f32}},
-    [LLM_SIMD_AVX2] = {[LLM_KV_F16] = {scores_f16_avx2, softmax_avx2, av_f16_avx2},
-                       [LLM_KV_F32] = {scores_f32_avx2, softmax_avx2, av_f32_avx2}},
-    [LLM_SIMD_AVX512] = {[LLM_KV_F16] = {scores_f16_avx512, softmax_avx512, av_f16_avx512},
-                         [LLM_KV_F32] = {scores_f32_avx512, softmax_avx512, av_f32_avx512}},
+    [LLM_SIMD_SCALAR] = {[LLM_KV_F16] = {scores_ref_f16, softmax_ref, av_ref_f16, swiglu_ref},
+                         [LLM_KV_F32] = {scores_ref_f32, softmax_ref, av_ref_f32, swiglu_ref}},
+    [LLM_SIMD_AVX2] = {[LLM_KV_F16] = {scores_f16_avx2, softmax_avx2, av_f16_avx2, swiglu_avx2},
+                       [LLM_KV_F32] = {scores_f32_avx2, softmax_avx2, av_f32_avx2, swiglu_avx2}},
+    [LLM_SIMD_AVX512] = {[LLM_KV_F16] = {scores_f16_avx512, softmax_avx512, av_f16_avx512, swiglu_avx512},
+                         [LLM_KV_F32] = {scores_f32_avx512, softmax_avx512, av_f32_avx512, swiglu_avx512}},
 };
 
 const llm_attn_ops *llm__attn_ops(int level, int kv_type)

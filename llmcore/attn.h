@@ -1,7 +1,8 @@
 /*
  * attn.h - attention kernels of the forward pass (private to llmcore):
  * scores of several queries against a head's keys in the paged cache,
- * softmax, and the probability-weighted sum of values.  One table per SIMD
+ * softmax, and the probability-weighted sum of values; and SwiGLU, which
+ * shares their exp.  One table per SIMD
  * level and cache element type; every level does the same arithmetic in
  * the same order (sequential fma over the head dimension for a score and
  * over positions for an output, the same exp polynomial, the softmax sum
@@ -28,12 +29,14 @@ typedef struct llm_attn_ops {
     /* o[i * os + d] = sum_{j < n} p[i * ps + j] * V_j[d] */
     void (*av)(const float *p, size_t ps, int nq, const void *const *vb, int bt, int vstride, int n, int hd,
                float *o, size_t os);
+    /* h = silu(g) * u = g / (1 + e^-g) * u */
+    void (*swiglu)(const float *g, const float *u, float *h, int n);
 } llm_attn_ops;
 
 /* The kernels for a SIMD level (LLM_SIMD_*) and cache type (LLM_KV_*). */
 const llm_attn_ops *llm__attn_ops(int level, int kv_type);
 
-/* e^x for x <= 0 (the polynomial every level uses; 0 below -87.3). */
-float llm__expf_neg(float x);
+/* e^x by the polynomial every level uses: 0 below -87.3, inf above 88. */
+float llm__expf(float x);
 
 #endif /* LLM_ATTN_H */

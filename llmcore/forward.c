@@ -76,6 +76,7 @@ struct llm_ctx {
     float *logits;
     size_t act_max;   /* bytes of one activation row (largest) */
     size_t h_act;     /* bytes of one hidden activation row */
+    uint64_t n_forwards;
     int chunk_embd, chunk_ff, chunk_vocab;
 };
 
@@ -421,7 +422,7 @@ static void phase_ffn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
         mm_rows(&L->up, r0, r1, act_u ? act_u : tb->xq, act_u ? as_u : as, T, u, (size_t)nr);
         for (int t = 0; t < T; t++) {
             float *hr = c->h + (size_t)t * (size_t)F + r0;
-            c->ops->swiglu(g + (size_t)t * (size_t)nr, u + (size_t)t * (size_t)nr, hr, nr);
+            c->aops->swiglu(g + (size_t)t * (size_t)nr, u + (size_t)t * (size_t)nr, hr, nr);
             if (down_act == LLM_ACT_Q8)
                 llm_quant_q8()(hr, (llm_q8 *)(c->hq + (size_t)t * c->h_act) + r0 / 32, nr);
             else
@@ -527,7 +528,16 @@ int llm_forward(llm_ctx *c, const llm_batch *b, float *logits)
     for (int p = 0; p < c->n_phases; p++)
         atomic_store_explicit(&c->ctr[p], 0, memory_order_relaxed);
     llm_pool_run(c->pool, forward_worker, c);
+    c->n_forwards++;
     llm__kv_commit(c->kv, b->seq, b->tokens, b->n);
     c->b = NULL;
     return 0;
+}
+
+void llm_ctx_get_stats(const llm_ctx *c, llm_ctx_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->forwards = c->n_forwards;
+    st->n_threads = llm_pool_size(c->pool);
+    llm_pool_counts(c->pool, &st->barriers, &st->sleeps, &st->wait_ns);
 }

@@ -137,7 +137,9 @@ int main(int argc, char **argv)
     const llm_model_info *info;
     float *logits;
     int32_t *toks, *seqs, *pos;
-    double sum_pp = 0, sum_tg = 0;
+    double sum_pp = 0, sum_tg = 0, tg_wall = 0, pp_wall = 0;
+    llm_ctx_stats s0, s1, s2, s3;
+    uint64_t pp_wait = 0, tg_wait = 0, tg_bar = 0, tg_sleep = 0;
     size_t kv_budget = 64u << 20;
 
     if (argc < 2) {
@@ -228,16 +230,22 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_prompt; i++)
             seqs[i] = s;
         llm_batch b = {n_prompt, toks, seqs, pos, want};
+        llm_ctx_get_stats(c, &s0);
         t0 = now();
         if (llm_forward(c, &b, logits) < 0)
             return 1;
         t1 = now();
-        if (r >= 0)
+        llm_ctx_get_stats(c, &s1);
+        if (r >= 0) {
             sum_pp += n_prompt / (t1 - t0);
+            pp_wall += t1 - t0;
+            pp_wait += s1.wait_ns - s0.wait_ns;
+        }
         llm_kv_seq_free(kv, s);
         free(want);
         /* generation from an empty context */
         llm_kv_seq_new(kv, &s);
+        llm_ctx_get_stats(c, &s2);
         t0 = now();
         for (int g = 0; g < n_gen; g++) {
             int32_t t = toks[g], p = g;
@@ -246,12 +254,25 @@ int main(int argc, char **argv)
                 return 1;
         }
         t1 = now();
-        if (r >= 0)
+        llm_ctx_get_stats(c, &s3);
+        if (r >= 0) {
             sum_tg += n_gen / (t1 - t0);
+            tg_wall += t1 - t0;
+            tg_wait += s3.wait_ns - s2.wait_ns;
+            tg_bar += s3.barriers - s2.barriers;
+            tg_sleep += s3.sleeps - s2.sleeps;
+        }
         llm_kv_seq_free(kv, s);
     }
     printf("pp%d t=%d %.2f\n", n_prompt, n_threads, sum_pp / reps);
     printf("tg%d t=%d %.2f\n", n_gen, n_threads, sum_tg / reps);
+    /* synchronisation cost: thread time spent waiting, as a share of all
+     * threads' time in the measured rounds */
+    printf("sync t=%d pp_wait_share %.3f tg_wait_share %.3f tg_barriers_per_token %.1f tg_wait_us_per_token %.1f "
+           "tg_sleeps %llu\n",
+           n_threads, pp_wait * 1e-9 / (pp_wall * n_threads), tg_wait * 1e-9 / (tg_wall * n_threads),
+           (double)tg_bar / ((double)n_gen * reps), tg_wait * 1e-3 / ((double)n_gen * reps),
+           (unsigned long long)tg_sleep);
     printf("rss_peak_mib %.1f\n", status_kib("VmHWM") / 1024.0);
     llm_ctx_free(c);
     llm_kv_free(kv);

@@ -11,9 +11,11 @@ itself a teacher-forced run (named "ref").  Each RUN.jsonl has one line per
 prompt, {"top": [[[id, logit], ...], ...], "greedy": [...]}, as written by
 llama_ref (tests/reference/llm/llama_ref.c) or llmbench -f, where top[i] is
 the prediction after the prompt and the first i continuation tokens.
-Prints the pairwise top-1 agreement matrix over all positions, and for each
-run against the reference: the disagreements with both sides' margins
-(top-1 minus top-2 logit).  --greedy runs are free-running greedy
+Prints the pairwise top-1 agreement matrix over all positions, the pairwise
+RMS difference of the logit of the reference's token (where both runs have
+it in their top-5: a continuous measure of how far two implementations
+are apart), and for each run against the reference: the disagreements with
+both sides' margins (top-1 minus top-2 logit).  --greedy runs are free-running greedy
 generations: the length of their common prefix with the reference's.
 Standard library only.
 """
@@ -78,6 +80,28 @@ def main():
             row.append(same)
             res["pairs"][f"{a}|{b}"] = same
         print("%-14s" % a + "".join("%14s" % ("%d %.1f%%" % (s, 100.0 * s / total)) for s in row))
+    def logit_of(top, p, k, tok):
+        for i, lg in top[p][k]:
+            if i == tok:
+                return lg
+        return None
+
+    print("RMS difference of the reference token's logit")
+    print("%-14s" % "" + "".join("%14s" % n for n in names))
+    for a in names:
+        row = []
+        for b in names:
+            s2, cnt = 0.0, 0
+            for p in range(n_prompts):
+                for k in range(n_pos):
+                    tok = ref["prompts"][p]["greedy"][k]
+                    x, y = logit_of(runs[a], p, k, tok), logit_of(runs[b], p, k, tok)
+                    if x is not None and y is not None:
+                        s2 += (x - y) ** 2
+                        cnt += 1
+            row.append((s2 / max(cnt, 1)) ** 0.5)
+            res["pairs"][f"rms:{a}|{b}"] = round(row[-1], 4)
+        print("%-14s" % a + "".join("%14.4f" % v for v in row))
     for name in names[1:]:
         dis = []
         for p in range(n_prompts):

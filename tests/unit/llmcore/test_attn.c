@@ -157,8 +157,8 @@ Test(attn, exp_polynomial, .timeout = 10)
 {
     double worst = 0;
 
-    for (float x = -90.0f; x <= 0.0f; x += 0.00137f) {
-        float e = llm__expf_neg(x);
+    for (float x = -90.0f; x <= 88.0f; x += 0.00137f) {
+        float e = llm__expf(x);
         double want = exp((double)x);
         if (x < -87.33654475f) {
             cr_assert_eq(e, 0.0f);
@@ -167,6 +167,27 @@ Test(attn, exp_polynomial, .timeout = 10)
         if (want > 1e-37)
             worst = fmax(worst, fabs(e - want) / want);
     }
-    cr_assert_eq(llm__expf_neg(0.0f), 1.0f);
+    cr_assert_eq(llm__expf(0.0f), 1.0f);
+    cr_assert(isinf(llm__expf(89.0f)));
     cr_assert_lt(worst, 3e-7, "relative error %g", worst);
+}
+
+Test(attn, swiglu_levels_bit_identical, .timeout = 10)
+{
+    int top = llm_quant_set_level(LLM_SIMD_COUNT);
+    float g[203], u[203], ref[203], got[203];
+
+    for (int i = 0; i < 203; i++)
+        g[i] = frand() * 12, u[i] = frand() * 3;
+    g[7] = -100.0f, g[8] = 100.0f; /* exp over- and underflow */
+    llm__attn_ops(LLM_SIMD_SCALAR, LLM_KV_F16)->swiglu(g, u, ref, 203);
+    for (int i = 0; i < 203; i++) {
+        double want = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+        cr_assert(fabs(ref[i] - want) <= 1e-6 * (1 + fabs(want)), "%d: %g vs %g", i, ref[i], want);
+    }
+    for (int lvl = LLM_SIMD_AVX2; lvl <= top; lvl++) {
+        llm__attn_ops(lvl, LLM_KV_F16)->swiglu(g, u, got, 203);
+        cr_assert(memcmp(ref, got, sizeof(ref)) == 0, "level %d", lvl);
+    }
+    llm_quant_set_level(top);
 }
