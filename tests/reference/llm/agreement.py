@@ -102,29 +102,43 @@ def main():
             row.append((s2 / max(cnt, 1)) ** 0.5)
             res["pairs"][f"rms:{a}|{b}"] = round(row[-1], 4)
         print("%-14s" % a + "".join("%14.4f" % v for v in row))
+    def gap(p, k, tok):
+        lg = logit_of(ref_top, p, k, tok)
+        return 99.0 if lg is None else ref_top[p][k][0][1] - lg
+
     for name in names[1:]:
-        dis = []
+        dis, worst_logit = [], 0.0
         for p in range(n_prompts):
             for k in range(n_pos):
-                if argmax(runs[name], p, k) != ref["prompts"][p]["greedy"][k]:
-                    dis.append((p, k, margin(ref_top, p, k), margin(runs[name], p, k)))
+                mine = argmax(runs[name], p, k)
+                tok = ref["prompts"][p]["greedy"][k]
+                x = logit_of(runs[name], p, k, tok)
+                if x is not None:
+                    worst_logit = max(worst_logit, abs(x - ref_top[p][k][0][1]))
+                if mine != tok:
+                    dis.append((p, k, round(gap(p, k, mine), 4), round(margin(runs[name], p, k), 4)))
         worst = max((d[2] for d in dis), default=0.0)
-        res["vs_ref"][name] = {"agree": total - len(dis), "max_ref_margin": worst,
+        res["vs_ref"][name] = {"agree": total - len(dis), "max_ref_gap": worst,
+                               "max_top_logit_diff": round(worst_logit, 4),
                                "disagreements": [list(d) for d in dis]}
-        print(f"{name} vs ref: {total - len(dis)}/{total}; disagreements at reference margins "
-              + ", ".join("%.3f" % d[2] for d in sorted(dis, key=lambda d: -d[2])[:12])
-              + (" ..." if len(dis) > 12 else ""))
+        print(f"{name} vs ref: {total - len(dis)}/{total}, top logit within {worst_logit:.3f}; "
+              "disagreements where the reference rates the choice below its best by "
+              + ", ".join("%.3f" % d[2] for d in sorted(dis, key=lambda d: -d[2])[:10])
+              + (" ..." if len(dis) > 10 else ""))
     for name, gr in greedy.items():
-        pre = []
+        pre, gaps = [], []
         for p in range(n_prompts):
             r = ref["prompts"][p]["greedy"]
             n = 0
             while n < len(r) and n < len(gr[p]) and gr[p][n] == r[n]:
                 n += 1
             pre.append(n)
-        res["greedy_prefix"][name] = pre
+            if n < len(gr[p]) and n < len(r):
+                gaps.append(round(gap(p, n, gr[p][n]), 4))
+        res["greedy_prefix"][name] = {"prefix": pre, "reach32": sum(x >= 32 for x in pre),
+                                      "max_ref_gap": max(gaps, default=0.0)}
         print(f"greedy {name}: common prefix with ref per prompt {pre}; "
-              f"{sum(x >= 32 for x in pre)}/{n_prompts} reach 32")
+              f"{sum(x >= 32 for x in pre)}/{n_prompts} reach 32; reference gaps where they part {gaps}")
     if out_json:
         with open(out_json, "w") as f:
             json.dump(res, f, indent=1)
