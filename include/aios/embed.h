@@ -116,7 +116,7 @@ typedef struct lsfs_vindex_opts {
     size_t approx_threshold; /* use the approximate index once this many vectors are live
                                 (20000) */
     const char *approx;      /* "ivf" (default) or "hnsw" */
-    int nprobe;              /* IVF: cells scanned per query (0: a twelfth of the cells,
+    int nprobe;              /* IVF: cells scanned per query (0: a sixteenth of the cells,
                                 at least 8; cells = 2 sqrt(n)) */
     int M;                   /* HNSW: graph degree; layer 0 keeps 2M neighbours (16) */
     int ef_construction;     /* HNSW: candidates gathered per insertion (64) */

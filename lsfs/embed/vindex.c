@@ -250,12 +250,12 @@ static int ivf_add(lsfs_vindex *v, int32_t node)
     return lsfs__ivf_add(v->ivf, &vs, node);
 }
 
-/* nprobe: given, or enough cells to hold about 8% of the vectors (>= 8). */
+/* nprobe: given, or a sixteenth of the cells (at least 8). */
 static size_t ivf_nprobe(const lsfs_vindex *v)
 {
     if (v->opts.nprobe > 0)
         return (size_t)v->opts.nprobe;
-    size_t p = v->ivf->nlist / 12;
+    size_t p = v->ivf->nlist / 16;
     return p < 8 ? 8 : p;
 }
 
