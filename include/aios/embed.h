@@ -92,6 +92,11 @@ void lsfs_vindex_free(lsfs_vindex *v);
 /* Add or replace the vector of id (id = chunk rowid).  The vector is copied;
  * it should be L2-normalised (scores are dot products). */
 int  lsfs_vindex_add(lsfs_vindex *v, int64_t id, const float *vec);
+/* Add n vectors (ids[i], vecs[i*dim ...]) under one lock; the approximate
+ * index is extended or rebuilt once at the end, so a rebuild at start-up
+ * costs one training, not one per growth step.  AIOS_EINVAL (nothing added)
+ * when a value is not finite. */
+int  lsfs_vindex_add_batch(lsfs_vindex *v, const int64_t *ids, const float *vecs, size_t n);
 /* Remove id; AIOS_ENOENT when it is not in the index. */
 int  lsfs_vindex_remove(lsfs_vindex *v, int64_t id);
 /* Number of vectors in the index. */
