@@ -12,10 +12,10 @@
  *
  *  - lsfs_vindex: an in-memory index of (id, vector) pairs answering top-k
  *    by cosine similarity, with an exact SIMD scan and an approximate index
- *    for large corpora (IVF cells by default, or an HNSW graph).  The store of record is SQLite (owned by
- *    the LSFS store); the store rebuilds the index from it at start.  Thread
- *    safe: searches run concurrently under a read lock, add/remove take the
- *    write lock.
+ *    for large corpora (IVF cells by default, or an HNSW graph).  The store
+ *    of record is SQLite (owned by the LSFS store); the store rebuilds the
+ *    index from it at start.  Thread safe: searches run concurrently under a
+ *    read lock, add/remove take the write lock.
  *
  * All functions returning int give 0 or a negative AIOS_E* code.
  */

@@ -1,7 +1,7 @@
 /*
  * embed_int.h - private declarations of lsfs/embed: Unicode tables, the
  * WordPiece tokenizer, the safetensors reader, the BERT encoder, the compute
- * kernels and the HNSW graph behind the vector index.
+ * kernels, and the HNSW graph and IVF cells behind the vector index.
  *
  * Everything here is either immutable after construction (tokenizer, model
  * weights, kernel tables) or owned by one lsfs_vindex under its rwlock, so
