@@ -7,6 +7,7 @@ EXTRA_LIBS += -lxxhash
 PROGRAMS += llmbench
 llmbench_MAIN := bench/llm/llmbench.c
 llmbench_MODULES := common llmcore
+include llmcore/tokenizer.mk
 
 # bench/grammar: mask and sampler cost per token (never part of make test)
 PROGRAMS += grammar-bench
