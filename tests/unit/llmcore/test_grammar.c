@@ -213,6 +213,18 @@ Test(grammar, compile_errors, .timeout = 30)
         cr_assert(strstr(err, cases[i].needle), "%s: message '%s'", cases[i].schema, err);
         json_decref(s);
     }
+    /* many alternatives are fine up to the configuration limit */
+    {
+        char big[8192];
+        size_t o = (size_t)snprintf(big, sizeof(big), "{\"anyOf\":[");
+        for (int i = 0; i < 64; i++)
+            o += (size_t)snprintf(big + o, sizeof(big) - o, "%s{\"const\":\"v%d\"}", i ? "," : "", i);
+        snprintf(big + o, sizeof(big) - o, "]}");
+        llm_grammar *gb = compile(big, 0);
+        cr_assert(accepts(gb, "\"v63\""));
+        cr_assert_not(accepts(gb, "\"v64\""));
+        llm_grammar_unref(gb);
+    }
     /* infinite recursion with a way out is fine; one without is not */
     llm_grammar *g = compile("{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}", 0);
     cr_assert(accepts(g, "[[],[[]]]"));
