@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "aios/error.h"
@@ -134,6 +135,32 @@ void x_report_layers(xctx *x)
                   x->is_root ? "root" : "user", "host_uid", (json_int_t)x->host_uid, "uid",
                   (json_int_t)x->pol.uid, "cgroup", (json_int_t)x->cg.version);
     x_event(x, json_pack("{s:s,s:o,s:o}", "ev", "layers", "layers", l, "detail", d));
+}
+
+void x_report_exit(xctx *x, bool have_status, const xstatus *st, bool timeout, bool killed,
+                   double wall_ms)
+{
+    json_t *ev, *detail = json_object();
+    bool oom = x_cgroup_stats(x, detail);
+    int ws = st->wstatus;
+
+    ev = json_pack("{s:s,s:b,s:b,s:b,s:f,s:I,s:f}", "ev", "exit", "timeout", timeout, "killed",
+                   killed, "oom", oom, "cpu_ms", (double)(st->utime_us + st->stime_us) / 1e3,
+                   "maxrss_kb", (json_int_t)st->maxrss_kb, "wall_ms", wall_ms);
+    if (!ev) {
+        json_decref(detail);
+        return;
+    }
+    if (have_status && WIFEXITED(ws))
+        json_object_set_new(ev, "code", json_integer(WEXITSTATUS(ws)));
+    else if (have_status && WIFSIGNALED(ws))
+        json_object_set_new(ev, "signal", json_integer(WTERMSIG(ws)));
+    else if (timeout || killed)
+        json_object_set_new(ev, "signal", json_integer(SIGKILL));
+    else
+        json_object_set_new(ev, "setup_failed", json_true());
+    json_object_set_new(ev, "detail", detail);
+    x_event(x, ev);
 }
 
 int x_send(int fd, uint32_t type, const void *data, uint32_t len)
