@@ -118,9 +118,9 @@ void x_report_layers(xctx *x);
 void x_report_exit(xctx *x, bool have_status, const xstatus *st, bool timeout, bool killed,
                    double wall_ms);
 
-/* Read one line (up to '\n' or EOF, at most 8 MiB) into a malloc'd string;
- * one byte at a time, so nothing after the line is consumed.  0,
- * AIOS_ECLOSED at EOF before any byte, AIOS_ETOOBIG, AIOS_EIO. */
+/* Read one line (up to '\n' or EOF, at most 8 MiB) into a malloc'd string.
+ * 0, AIOS_ECLOSED at EOF before any byte, AIOS_ETOOBIG, AIOS_EPROTO when
+ * more follows the line, AIOS_EIO. */
 int x_read_line(int fd, char **out);
 
 /* ---- msg.c: framed messages on the private pipes ------------------------- */

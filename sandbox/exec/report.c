@@ -223,19 +223,24 @@ void x_reset_signals(void)
 
 #define POLICY_MAX (8u << 20)
 
-/* Read one line (up to '\n' or EOF) from fd into a malloc'd string. */
+/*
+ * Read one line (up to '\n' or EOF) from fd into a malloc'd string, in
+ * chunks.  The protocol never puts anything after a line before we answer
+ * it (the daemon sends a warm call only after "ready"), so bytes after the
+ * newline are an error rather than something to keep.
+ */
 int x_read_line(int fd, char **out)
 {
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap), *nl = NULL;
 
     *out = NULL;
     if (!buf)
         return AIOS_ENOMEM;
-    for (;;) {
+    while (!nl) {
         ssize_t r;
 
-        if (len + 1 >= cap) {
+        if (len + 4096 + 1 > cap) {
             char *nb;
 
             if (cap >= POLICY_MAX) {
@@ -250,17 +255,24 @@ int x_read_line(int fd, char **out)
             buf = nb;
             cap *= 2;
         }
-        /* one byte at a time: the warm call follows on the same pipe */
-        r = read(fd, buf + len, 1);
+        r = read(fd, buf + len, cap - len - 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             free(buf);
             return AIOS_EIO;
         }
-        if (r == 0 || buf[len] == '\n')
+        if (r == 0)
             break;
-        len++;
+        nl = memchr(buf + len, '\n', (size_t)r);
+        len += (size_t)r;
+    }
+    if (nl) {
+        if ((size_t)(nl - buf) + 1 != len) {
+            free(buf);
+            return AIOS_EPROTO;
+        }
+        len = (size_t)(nl - buf);
     }
     buf[len] = '\0';
     if (len == 0) {
@@ -270,4 +282,3 @@ int x_read_line(int fd, char **out)
     *out = buf;
     return 0;
 }
-
