@@ -737,8 +737,18 @@ def run_bwrap(env, row, user):
     return r
 
 
+def wait_quiet(uid, limit=5.0):
+    """Wait until no process of uid is left from an earlier run (a previous
+    mode's teardown must not be counted against this one)."""
+    end = time.monotonic() + limit
+    while procs_of_uid(uid) and time.monotonic() < end:
+        time.sleep(0.05)
+
+
 def run(env, row, mode):
     """Run one row in one mode; returns (Run, contained or None for n/a, detail)."""
+    if mode.endswith("-user") and os.geteuid() == 0:
+        wait_quiet(NOBODY)
     if mode.startswith("aios"):
         r = run_aios(env, row, mode == "aios-user")
     else:
