@@ -4,8 +4,11 @@
  * unit vectors (dim 384, shaped like sentence embeddings, see clustered()).
  *
  *   build/bench-vindex [N ...]        (default: 10000 100000)
- * Environment: BENCH_QUERIES (default 500), BENCH_EF (ef_search, default 64),
- * BENCH_M (default 16), BENCH_EFC (default 100).
+ * Environment: BENCH_APPROX (ivf or hnsw; default: the index's default),
+ * BENCH_QUERIES (default 500), BENCH_NPROBE (IVF), BENCH_EF (HNSW ef_search),
+ * BENCH_M, BENCH_EFC (HNSW); zero or unset means the index's default.
+ * The index is created with approx_threshold 1: the approximate index
+ * grows with the data, as it would past the threshold.
  * Prints one table row per N and a final RESULT line.  Single-threaded.
  */
 #include <math.h>
@@ -126,12 +129,15 @@ int main(int argc, char **argv)
     LAT = env_int("BENCH_LAT", 48);
     if (LAT < 1 || LAT > LAT_MAX)
         LAT = 48;
-    lsfs_vindex_opts o = {.approx_threshold = 1, .M = env_int("BENCH_M", 16),
-                          .ef_construction = env_int("BENCH_EFC", 100),
-                          .ef_search = env_int("BENCH_EF", 64)};
-    printf("%8s %9s %9s %9s %9s %9s %9s %8s %8s %7s\n", "N", "build_s", "add_us", "exact_p50",
-           "exact_p99", "hnsw_p50", "hnsw_p99", "speedup", "recall10", "MiB");
+    lsfs_vindex_opts o = {.approx_threshold = 1, .M = env_int("BENCH_M", 0),
+                          .ef_construction = env_int("BENCH_EFC", 0),
+                          .ef_search = env_int("BENCH_EF", 0), .nprobe = env_int("BENCH_NPROBE", 0),
+                          .approx = getenv("BENCH_APPROX")};
+    printf("%6s %8s %9s %9s %9s %9s %9s %9s %8s %8s %7s\n", "kind", "N", "build_s", "add_us",
+           "exact_p50", "exact_p99", "appr_p50", "appr_p99", "speedup", "recall10", "MiB");
     double last_recall = 0, last_p50 = 0, last_p99 = 0, last_build = 0, last_ex = 0;
+    lsfs_vindex_stat last_st;
+    memset(&last_st, 0, sizeof last_st);
     for (int si = 0; si < n_sizes; si++) {
         size_t n = sizes[si], nc = n / 50 > 10 ? n / 50 : 10;
         space sp;
@@ -172,10 +178,13 @@ int main(int argc, char **argv)
         double recall = hits / (double)(nq * K);
         double ep50 = pct(tex, nq, 0.5), ep99 = pct(tex, nq, 0.99);
         double ap50 = pct(tap, nq, 0.5), ap99 = pct(tap, nq, 0.99);
-        printf("%8zu %9.2f %9.1f %9.3f %9.3f %9.3f %9.3f %8.1f %8.4f %7.1f\n", n, build,
+        printf("%6s %8zu %9.2f %9.1f %9.3f %9.3f %9.3f %9.3f %8.1f %8.4f %7.1f\n", st.opts.approx, n,
+               build,
                build / (double)n * 1e6, ep50, ep99, ap50, ap99, ep50 / ap50, recall,
                (double)st.bytes / (1 << 20));
         last_recall = recall, last_p50 = ap50, last_p99 = ap99, last_build = build, last_ex = ep50;
+        last_st = st;
+        fflush(stdout);
         lsfs_vindex_free(v);
         free(tex);
         free(tap);
@@ -184,9 +193,10 @@ int main(int argc, char **argv)
         free(sp.proj);
         free(sp.centres);
     }
-    printf("RESULT n=%zu build_s=%.2f exact_p50_ms=%.3f hnsw_p50_ms=%.3f hnsw_p99_ms=%.3f "
-           "recall10=%.4f M=%d efc=%d ef=%d\n",
-           sizes[n_sizes - 1], last_build, last_ex, last_p50, last_p99, last_recall, o.M,
-           o.ef_construction, o.ef_search);
+    printf("RESULT bench=vindex approx=%s n=%zu build_s=%.2f exact_p50_ms=%.3f approx_p50_ms=%.3f "
+           "approx_p99_ms=%.3f recall10=%.4f cells=%zu nprobe=%zu M=%d efc=%d ef=%d\n",
+           last_st.opts.approx, sizes[n_sizes - 1], last_build, last_ex, last_p50, last_p99,
+           last_recall, last_st.cells, last_st.nprobe, last_st.opts.M, last_st.opts.ef_construction,
+           last_st.opts.ef_search);
     return 0;
 }

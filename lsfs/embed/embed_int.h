@@ -186,6 +186,7 @@ typedef struct lsfs__bert_scratch {
     float *tmp;              /* [T][dim] */
     float *h;                /* [LSFS_FFN_ROWS][ffn] feed-forward block */
     float *kt;               /* [head_dim][max_len] keys of one head, transposed */
+    float *vc;               /* [max_len][head_dim] values of one head, contiguous */
     float *scores;           /* [max_len] */
 } lsfs__bert_scratch;
 
@@ -247,6 +248,29 @@ typedef bool (*lsfs__hnsw_ok)(int32_t node, void *arg);
  */
 int lsfs__hnsw_search(const lsfs__hnsw *g, const lsfs__vspace *vs, const float *q, size_t ef,
                       lsfs__hnsw_ok ok, void *arg, size_t visit_budget, lsfs__hit *out);
+
+/* ---- IVF cells (ivf.c) --------------------------------------------------------- */
+
+/* nlist spherical k-means cells over node numbers; mutated only under the
+ * owner's write lock, searched concurrently. */
+typedef struct lsfs__ivf {
+    size_t nlist;
+    float *cent;             /* [nlist][dim] unit centroids */
+    int32_t **lists;         /* [nlist] -> nodes of the cell */
+    uint32_t *len, *cap;     /* [nlist] */
+    size_t trained_n;        /* live vectors when trained */
+} lsfs__ivf;
+
+/* Train nlist cells on the live nodes (dead[i] == 0) and assign them all. */
+int lsfs__ivf_train(const lsfs__vspace *vs, const uint8_t *dead, size_t n_nodes, size_t nlist,
+                    uint64_t seed, lsfs__ivf **out);
+void lsfs__ivf_free(lsfs__ivf *f);
+/* Put node in the cell of its nearest centroid. */
+int lsfs__ivf_add(lsfs__ivf *f, const lsfs__vspace *vs, int32_t node);
+/* The k best admissible nodes among the nprobe best cells, best first,
+ * into out[k]; returns the count or a negative AIOS_E* code. */
+int lsfs__ivf_search(const lsfs__ivf *f, const lsfs__vspace *vs, const float *q, size_t nprobe,
+                     size_t k, lsfs__hnsw_ok ok, void *arg, lsfs__hit *out);
 
 /* ---- aligned allocation (kernels.c) ----------------------------------------- */
 

@@ -245,6 +245,23 @@ AVX2 static void avx2_softmax(float *x, int n)
 AVX2 static void avx2_qk(const float *q, const float *kt, int hd, int ld, int n, float *scores)
 {
     int j = 0;
+    /* 64 keys at a time: eight independent FMA chains hide the latency. */
+    for (; j + 64 <= n; j += 64) {
+        __m256 a[8];
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; u++)
+            a[u] = _mm256_setzero_ps();
+        for (int d = 0; d < hd; d++) {
+            __m256 qd = _mm256_broadcast_ss(q + d);
+            const float *row = kt + (size_t)d * ld + j;
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; u++)
+                a[u] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(row + 8 * u), a[u]);
+        }
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; u++)
+            _mm256_storeu_ps(scores + j + 8 * u, a[u]);
+    }
     for (; j + 16 <= n; j += 16) {
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         for (int d = 0; d < hd; d++) {
@@ -276,9 +293,25 @@ AVX2 static void avx2_pv(const float *p, const float *v, int ldv, int n, int hd,
         scalar_pv(p, v, ldv, n, hd, out);
         return;
     }
+    /* Two rows of V per step into separate accumulators: eight chains. */
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int j = 0; j < n; j++) {
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *vr = v + (size_t)j * ldv, *vs = vr + ldv;
+        __m256 pj = _mm256_broadcast_ss(p + j), pk = _mm256_broadcast_ss(p + j + 1);
+        a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr), a0);
+        a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8), a1);
+        a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 16), a2);
+        a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 24), a3);
+        b0 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs), b0);
+        b1 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs + 8), b1);
+        b2 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs + 16), b2);
+        b3 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs + 24), b3);
+    }
+    if (j < n) {
         const float *vr = v + (size_t)j * ldv;
         __m256 pj = _mm256_broadcast_ss(p + j);
         a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr), a0);
@@ -286,10 +319,10 @@ AVX2 static void avx2_pv(const float *p, const float *v, int ldv, int n, int hd,
         a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 16), a2);
         a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 24), a3);
     }
-    _mm256_storeu_ps(out, a0);
-    _mm256_storeu_ps(out + 8, a1);
-    _mm256_storeu_ps(out + 16, a2);
-    _mm256_storeu_ps(out + 24, a3);
+    _mm256_storeu_ps(out, _mm256_add_ps(a0, b0));
+    _mm256_storeu_ps(out + 8, _mm256_add_ps(a1, b1));
+    _mm256_storeu_ps(out + 16, _mm256_add_ps(a2, b2));
+    _mm256_storeu_ps(out + 24, _mm256_add_ps(a3, b3));
 }
 
 AVX2 static float avx2_dot(const float *a, const float *b, int n)

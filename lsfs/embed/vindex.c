@@ -1,16 +1,21 @@
 /*
  * vindex.c - the in-memory vector index of LSFS: (id, vector) pairs, top-k by
- * dot product, with an exact SIMD scan and an HNSW graph for large indexes.
+ * dot product, with an exact SIMD scan and an approximate index for large
+ * indexes: IVF cells (ivf.c, the default) or an HNSW graph (hnsw.c), behind
+ * one small table of operations.
  *
  * Storage: vectors live in one dense array, node i at vecs[i*dim]; ids[i] is
  * its chunk id, dead[i] marks a removed (or replaced) node.  An open-address
- * table maps id -> node.  Removed nodes stay in the graph as waypoints and
- * are never returned; when they pass a quarter of all nodes the arrays are
- * compacted and the graph rebuilt.
+ * table maps id -> node.  Removed nodes stay in the approximate index (as
+ * graph waypoints, or cell members) and are never returned; when they pass a
+ * quarter of all nodes the arrays are compacted and the approximate index
+ * rebuilt.
  *
- * The graph exists once the index has held approx_threshold vectors (it is
- * built then from everything present, and kept up to date on every add
- * after); below that, and when exact is asked for, the exact scan answers.
+ * The approximate index exists once the index has held approx_threshold
+ * vectors (it is built then from everything present, and kept up to date on
+ * every add after; IVF cells are retrained when the index has grown four
+ * times past their training size); below that, and when exact is asked for,
+ * the exact scan answers.
  *
  * Threads: one pthread rwlock (writers preferred) guards everything; searches
  * hold it shared and keep their scratch on their own heap, add/remove hold it
@@ -28,6 +33,7 @@
 #define DEFAULT_M 16
 #define DEFAULT_EF_CONSTRUCTION 64
 #define DEFAULT_EF_SEARCH 64
+#define DEFAULT_NPROBE 0        /* 0: chosen from the number of cells */
 #define SCAN_BLOCK 256
 #define COMPACT_MIN_DEAD 256   /* and a quarter of all nodes */
 
@@ -47,7 +53,9 @@ struct lsfs_vindex {
     int32_t *hvals;          /* node, or -1 for an empty slot */
     size_t hcap;             /* power of two, > 2 * live */
 
-    lsfs__hnsw *graph;       /* NULL until the index is large */
+    const struct approx_ops *ax;   /* the approximate index kind */
+    lsfs__hnsw *graph;       /* HNSW, or NULL */
+    lsfs__ivf *ivf;          /* IVF, or NULL */
 };
 
 /* ---- id table ---------------------------------------------------------------------- */
@@ -157,8 +165,10 @@ static lsfs__vspace space(const lsfs_vindex *v)
     return (lsfs__vspace){v->vecs, v->dim, v->k};
 }
 
-/* Build the graph over every stored node (dead ones too: they route). */
-static int build_graph(lsfs_vindex *v)
+/* ---- the approximate indexes --------------------------------------------------- */
+
+/* HNSW: a graph over every stored node (dead ones too: they route). */
+static int hnsw_build(lsfs_vindex *v)
 {
     lsfs__hnsw *g;
     int rc = lsfs__hnsw_new(v->opts.M, v->opts.ef_construction, 0x5EED0001ull + v->n_nodes, &g);
@@ -176,7 +186,148 @@ static int build_graph(lsfs_vindex *v)
     return 0;
 }
 
-/* Drop dead nodes: rewrite the arrays densely, rebuild the id table and graph. */
+static int hnsw_add(lsfs_vindex *v, int32_t node)
+{
+    lsfs__vspace vs = space(v);
+    return lsfs__hnsw_add(v->graph, &vs);
+}
+
+/* With a selective filter the walk could cover the whole graph: past a
+ * quarter of it an exact scan is cheaper and complete. */
+static int hnsw_search(const lsfs_vindex *v, const float *q, size_t k, lsfs__hnsw_ok ok,
+                       void *arg, lsfs__hit *out)
+{
+    lsfs__vspace vs = space(v);
+    size_t ef = (size_t)v->opts.ef_search > k ? (size_t)v->opts.ef_search : k;
+    int got = lsfs__hnsw_search(v->graph, &vs, q, ef, ok, arg, v->n_nodes / 4 + ef, out);
+    return got < 0 ? got : (size_t)got < k ? got : (int)k;
+}
+
+static void hnsw_drop(lsfs_vindex *v)
+{
+    lsfs__hnsw_free(v->graph);
+    v->graph = NULL;
+}
+
+static size_t hnsw_bytes(const lsfs_vindex *v)
+{
+    const lsfs__hnsw *g = v->graph;
+    size_t b = g->cap * ((size_t)(1 + g->M0 + g->M0 / 2) * sizeof(int32_t) + 1 + sizeof(int32_t *));
+    for (size_t i = 0; i < g->n; i++)
+        b += (size_t)g->level[i] * (size_t)(1 + g->M + g->M / 2) * sizeof(int32_t);
+    return b;
+}
+
+/* IVF: about 2 sqrt(n) cells (16 to 8192, never more than the vectors),
+ * trained on the live vectors. */
+static size_t ivf_cells(size_t live)
+{
+    size_t c = (size_t)(2.0 * sqrt((double)live));
+    c = c < 16 ? 16 : c > 8192 ? 8192 : c;
+    return c < live ? c : live;
+}
+
+static int ivf_build(lsfs_vindex *v)
+{
+    lsfs__ivf *f;
+    lsfs__vspace vs = space(v);
+    size_t live = v->n_nodes - v->n_dead;
+    if (live == 0)
+        return 0;
+    int rc = lsfs__ivf_train(&vs, v->dead, v->n_nodes, ivf_cells(live), 0x1F0D0001ull + live, &f);
+    if (rc < 0)
+        return rc;
+    lsfs__ivf_free(v->ivf);
+    v->ivf = f;
+    return 0;
+}
+
+static int ivf_add(lsfs_vindex *v, int32_t node)
+{
+    lsfs__vspace vs = space(v);
+    if (v->n_nodes - v->n_dead >= 4 * v->ivf->trained_n)
+        return ivf_build(v);   /* grown well past its training: retrain */
+    return lsfs__ivf_add(v->ivf, &vs, node);
+}
+
+/* nprobe: given, or enough cells to hold about 8% of the vectors (>= 8). */
+static size_t ivf_nprobe(const lsfs_vindex *v)
+{
+    if (v->opts.nprobe > 0)
+        return (size_t)v->opts.nprobe;
+    size_t p = v->ivf->nlist / 12;
+    return p < 8 ? 8 : p;
+}
+
+static int ivf_search(const lsfs_vindex *v, const float *q, size_t k, lsfs__hnsw_ok ok, void *arg,
+                      lsfs__hit *out)
+{
+    lsfs__vspace vs = space(v);
+    return lsfs__ivf_search(v->ivf, &vs, q, ivf_nprobe(v), k, ok, arg, out);
+}
+
+static void ivf_drop(lsfs_vindex *v)
+{
+    lsfs__ivf_free(v->ivf);
+    v->ivf = NULL;
+}
+
+static size_t ivf_bytes(const lsfs_vindex *v)
+{
+    size_t b = v->ivf->nlist * ((size_t)v->dim * sizeof(float) + sizeof(int32_t *) + 8);
+    for (size_t i = 0; i < v->ivf->nlist; i++)
+        b += v->ivf->cap[i] * sizeof(int32_t);
+    return b;
+}
+
+/* One row per approximate index kind. */
+typedef struct approx_ops {
+    const char *name;
+    int (*build)(lsfs_vindex *v);              /* from every stored node */
+    int (*add)(lsfs_vindex *v, int32_t node);  /* node was just stored */
+    int (*search)(const lsfs_vindex *v, const float *q, size_t k, lsfs__hnsw_ok ok, void *arg,
+                  lsfs__hit *out);             /* best first, count or AIOS_E* */
+    void (*drop)(lsfs_vindex *v);
+    size_t (*bytes)(const lsfs_vindex *v);
+    bool (*present)(const lsfs_vindex *v);
+} approx_ops;
+
+static bool hnsw_present(const lsfs_vindex *v)
+{
+    return v->graph != NULL;
+}
+
+static bool ivf_present(const lsfs_vindex *v)
+{
+    return v->ivf != NULL;
+}
+
+static const approx_ops approx_table[] = {
+    {"ivf", ivf_build, ivf_add, ivf_search, ivf_drop, ivf_bytes, ivf_present},
+    {"hnsw", hnsw_build, hnsw_add, hnsw_search, hnsw_drop, hnsw_bytes, hnsw_present},
+};
+
+static const approx_ops *approx_pick(const char *name)
+{
+    for (size_t i = 0; i < sizeof approx_table / sizeof approx_table[0]; i++)
+        if (!name || !*name || strcmp(name, approx_table[i].name) == 0)
+            return &approx_table[i];
+    return NULL;
+}
+
+/* Build (or rebuild) the approximate index; on failure searches stay exact. */
+static void approx_build(lsfs_vindex *v)
+{
+    int rc = v->ax->build(v);
+    if (rc < 0) {
+        aios_log(AIOS_LOG_WARN, "embed", "vector index: %s build failed (%s), exact scans only",
+                 v->ax->name, aios_strerror(rc));
+        v->ax->drop(v);
+    }
+}
+
+/* Drop dead nodes: rewrite the arrays densely, rebuild the id table and the
+ * approximate index. */
 static int compact(lsfs_vindex *v)
 {
     size_t w = 0;
@@ -194,16 +345,11 @@ static int compact(lsfs_vindex *v)
     }
     v->n_nodes = w;
     v->n_dead = 0;
-    if (!v->graph)
+    if (!v->ax->present(v))
         return 0;
-    lsfs__hnsw_free(v->graph);
-    v->graph = NULL;
-    if (w < v->opts.approx_threshold)
-        return 0;
-    int rc = build_graph(v);
-    if (rc < 0)
-        aios_log(AIOS_LOG_WARN, "embed", "vector index: graph rebuild failed (%s), exact scans only",
-                 aios_strerror(rc));
+    v->ax->drop(v);   /* node numbers changed */
+    if (w >= v->opts.approx_threshold)
+        approx_build(v);
     return 0;
 }
 
@@ -236,7 +382,15 @@ int lsfs_vindex_new_opts(int dim, const lsfs_vindex_opts *opts, lsfs_vindex **ou
         if (opts->ef_search > 0)
             v->opts.ef_search = opts->ef_search;
     }
+    v->ax = approx_pick(opts ? opts->approx : NULL);
+    if (!v->ax) {
+        free(v);
+        return AIOS_EINVAL;
+    }
+    if (opts && opts->nprobe > 0)
+        v->opts.nprobe = opts->nprobe;
     v->opts.kernel = v->k->name;
+    v->opts.approx = v->ax->name;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -264,6 +418,7 @@ void lsfs_vindex_free(lsfs_vindex *v)
     if (!v)
         return;
     lsfs__hnsw_free(v->graph);
+    lsfs__ivf_free(v->ivf);
     free(v->hkeys);
     free(v->hvals);
     lsfs__free(v->vecs);
@@ -291,17 +446,14 @@ static int add_locked(lsfs_vindex *v, int64_t id, const float *vec)
         v->dead[old] = 1;
         v->n_dead++;
     }
-    if (v->graph) {
-        lsfs__vspace vs = space(v);
-        rc = lsfs__hnsw_add(v->graph, &vs);
+    if (v->ax->present(v)) {
+        if ((rc = v->ax->add(v, (int32_t)node)) < 0) {
+            aios_log(AIOS_LOG_WARN, "embed", "vector index: %s update failed (%s), exact scans only",
+                     v->ax->name, aios_strerror(rc));
+            v->ax->drop(v);
+        }
     } else if (v->n_nodes - v->n_dead >= v->opts.approx_threshold) {
-        rc = build_graph(v);
-    }
-    if (rc < 0) {
-        aios_log(AIOS_LOG_WARN, "embed", "vector index: graph update failed (%s), exact scans only",
-                 aios_strerror(rc));
-        lsfs__hnsw_free(v->graph);
-        v->graph = NULL;
+        approx_build(v);
     }
     if (v->n_dead >= COMPACT_MIN_DEAD && v->n_dead * 4 >= v->n_nodes)
         return compact(v);
@@ -443,25 +595,22 @@ int lsfs_vindex_search(lsfs_vindex *v, const float *query, size_t k, bool exact,
     pthread_rwlock_rdlock(&v->lock);
     size_t live = v->n_nodes - v->n_dead;
     size_t ef = (size_t)v->opts.ef_search > k ? (size_t)v->opts.ef_search : k;
-    lsfs__hit *hits = malloc((ef > k ? ef : k) * sizeof *hits);
+    lsfs__hit *hits = malloc(ef * sizeof *hits);
     if (!hits) {
         rc = AIOS_ENOMEM;
         goto out;
     }
     size_t n = 0;
     bool done = false;
-    if (!exact && v->graph && live >= v->opts.approx_threshold) {
+    if (!exact && v->ax->present(v) && live >= v->opts.approx_threshold) {
         admit_ctx a = {v, filter, arg};
-        lsfs__vspace vs = space(v);
-        /* With a selective filter the walk could cover the whole graph: past
-         * a quarter of it an exact scan is cheaper and complete. */
-        int got = lsfs__hnsw_search(v->graph, &vs, query, ef, (filter || v->n_dead) ? admit : NULL,
-                                    &a, v->n_nodes / 4 + ef, hits);
+        int got = v->ax->search(v, query, k, (filter || v->n_dead) ? admit : NULL, &a, hits);
         if (got < 0) {
             rc = got;
             goto out_free;
         }
-        n = (size_t)got < k ? (size_t)got : k;
+        n = (size_t)got;
+        /* Too few matches (a selective filter): the exact scan finds them all. */
         done = n == k || (!filter && n == live);
     }
     if (!done)
@@ -486,13 +635,12 @@ int lsfs_vindex_stats(lsfs_vindex *v, lsfs_vindex_stat *st)
     pthread_rwlock_rdlock(&v->lock);
     st->live = v->n_nodes - v->n_dead;
     st->dead = v->n_dead;
-    st->graph = v->graph != NULL;
+    st->approx = v->ax->present(v);
     st->graph_levels = v->graph ? v->graph->max_level + 1 : 0;
+    st->cells = v->ivf ? v->ivf->nlist : 0;
+    st->nprobe = v->ivf ? ivf_nprobe(v) : 0;
     st->bytes = v->cap * ((size_t)v->dim * sizeof(float) + sizeof(int64_t) + 1) +
-                v->hcap * (sizeof(int64_t) + sizeof(int32_t)) +
-                (v->graph ? v->graph->cap * ((size_t)(1 + v->graph->M0 + v->graph->M0 / 2) * sizeof(int32_t) + 1 +
-                                             sizeof(int32_t *))
-                          : 0);
+                v->hcap * (sizeof(int64_t) + sizeof(int32_t)) + (st->approx ? v->ax->bytes(v) : 0);
     st->opts = v->opts;
     pthread_rwlock_unlock(&v->lock);
     return 0;

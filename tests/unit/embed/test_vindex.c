@@ -159,18 +159,19 @@ Test(vindex, exact_matches_bruteforce_simd, .timeout = 30)
     }
 }
 
-/* Recall@10 of the approximate index against the exact scan. */
-Test(vindex, approximate_recall, .timeout = 120)
+/* Recall@10 of the approximate index against the exact scan, n vectors. */
+static void check_recall(const lsfs_vindex_opts *o, size_t n, const char *kind)
 {
     gen g;
-    gen_init(&g, 7, 400);
-    const size_t n = 20000, nq = 200, k = 10;
+    gen_init(&g, 7, n / 50);
+    const size_t nq = 200, k = 10;
     float *data = gen_many(&g, n), *qs = gen_many(&g, nq);
-    lsfs_vindex *v = filled(NULL, data, n);   /* defaults: the graph exists at 20000 */
+    lsfs_vindex *v = filled(o, data, n);
     lsfs_vindex_stat st;
     cr_assert_eq(lsfs_vindex_stats(v, &st), 0);
-    cr_assert(st.graph, "no approximate index at %zu vectors (threshold %zu)", n,
+    cr_assert(st.approx, "no approximate index at %zu vectors (threshold %zu)", n,
               st.opts.approx_threshold);
+    cr_assert_str_eq(st.opts.approx, kind);
     size_t hits = 0;
     for (size_t t = 0; t < nq; t++) {
         int64_t ex[10], ap[10];
@@ -190,11 +191,24 @@ Test(vindex, approximate_recall, .timeout = 120)
         }
     }
     double recall = (double)hits / (double)(nq * k);
-    cr_assert_geq(recall, 0.95, "recall@10 %.4f", recall);
+    cr_assert_geq(recall, 0.95, "%s recall@10 %.4f", kind, recall);
     lsfs_vindex_free(v);
     free(data);
     free(qs);
     gen_free(&g);
+}
+
+/* The default index (IVF) at its default threshold of 20000 vectors. */
+Test(vindex, approximate_recall_ivf, .timeout = 120)
+{
+    check_recall(NULL, 20000, "ivf");
+}
+
+/* The HNSW graph, from 1000 vectors on (kept smaller: its build is slower). */
+Test(vindex, approximate_recall_hnsw, .timeout = 120)
+{
+    lsfs_vindex_opts o = {.approx = "hnsw", .approx_threshold = 1000};
+    check_recall(&o, 8000, "hnsw");
 }
 
 static bool even_only(int64_t id, void *arg)
@@ -208,13 +222,13 @@ static bool rare_only(int64_t id, void *arg)
     return id % 997 == 0;
 }
 
-Test(vindex, add_replace_remove_filter, .timeout = 60)
+static void check_edits(const char *approx)
 {
     gen g;
     gen_init(&g, 9, 20);
     const size_t n = 2000;
     float *data = gen_many(&g, n), q[DIM];
-    lsfs_vindex_opts o = {.approx_threshold = 500};
+    lsfs_vindex_opts o = {.approx_threshold = 500, .approx = approx};
     lsfs_vindex *v = filled(&o, data, n);
     int64_t ids[10];
     float sc[10];
@@ -270,6 +284,7 @@ Test(vindex, add_replace_remove_filter, .timeout = 60)
     lsfs_vindex_stat st;
     cr_assert_eq(lsfs_vindex_stats(v, &st), 0);
     cr_assert_eq(st.live, n / 2, "the odd ids are left");
+    cr_assert(st.approx, "approximate index rebuilt after compaction");
     cr_assert_lt(st.dead, st.live, "compaction ran");
     cr_assert_eq(lsfs_vindex_search(v, data + 10 * DIM, 3, false, NULL, NULL, ids, sc, &m), 0);
     cr_assert_eq(ids[0], 11);
@@ -282,6 +297,7 @@ Test(vindex, add_replace_remove_filter, .timeout = 60)
     lsfs_vindex *e = NULL;
     cr_assert_eq(lsfs_vindex_new(0, &e), AIOS_EINVAL);
     cr_assert_null(e);
+    cr_assert_eq(lsfs_vindex_new_opts(DIM, &(lsfs_vindex_opts){.approx = "nope"}, &e), AIOS_EINVAL);
     cr_assert_eq(lsfs_vindex_new(DIM, &e), 0);
     cr_assert_eq(lsfs_vindex_search(e, q, 5, false, NULL, NULL, ids, sc, &m), 0);
     cr_assert_eq(m, 0);
@@ -291,6 +307,16 @@ Test(vindex, add_replace_remove_filter, .timeout = 60)
     lsfs_vindex_free(v);
     free(data);
     gen_free(&g);
+}
+
+Test(vindex, add_replace_remove_filter_ivf, .timeout = 60)
+{
+    check_edits("ivf");
+}
+
+Test(vindex, add_replace_remove_filter_hnsw, .timeout = 60)
+{
+    check_edits("hnsw");
 }
 
 typedef struct worker {
@@ -329,13 +355,13 @@ static void *writer(void *arg)
 }
 
 /* Searches run concurrently with adds and removes and stay correct. */
-Test(vindex, concurrent_search_and_write, .timeout = 60)
+static void check_concurrent(const char *approx)
 {
     gen g;
     gen_init(&g, 11, 30);
     const size_t n = 3000;
     float *data = gen_many(&g, n);
-    lsfs_vindex_opts o = {.approx_threshold = 1000};
+    lsfs_vindex_opts o = {.approx_threshold = 1000, .approx = approx};
     lsfs_vindex *v = filled(&o, data, n);
     pthread_t t[4];
     worker w[4];
@@ -345,10 +371,16 @@ Test(vindex, concurrent_search_and_write, .timeout = 60)
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
-        cr_assert_eq(w[i].failures, 0, "thread %d: %d failures", i, w[i].failures);
+        cr_assert_eq(w[i].failures, 0, "%s thread %d: %d failures", approx, i, w[i].failures);
     }
     cr_assert_eq(lsfs_vindex_size(v), n + 400);
     lsfs_vindex_free(v);
     free(data);
     gen_free(&g);
+}
+
+Test(vindex, concurrent_search_and_write, .timeout = 60)
+{
+    check_concurrent("ivf");
+    check_concurrent("hnsw");
 }
