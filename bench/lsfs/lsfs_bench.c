@@ -201,6 +201,13 @@ static int cmd_ingest(int argc, char **argv)
     db = lsfs_db_thread(s);
     c0 = scalar(db, "SELECT count(*) FROM chunks");
     secs = ingest_files(db, corpus, prefix, files, limit, &bytes);
+    if (lsfs_store_has_embedder(s)) {
+        /* chunks an interrupted earlier run left without vectors */
+        double t0 = now_s();
+        int n = lsfs_embed_backfill(db, 0);
+        if (n > 0)
+            printf("backfill: %d chunks embedded in %.1f s\n", n, now_s() - t0);
+    }
     c1 = scalar(db, "SELECT count(*) FROM chunks");
     nfiles = limit > 0 && (size_t)limit < json_array_size(files) ? limit : (int)json_array_size(files);
     nfiles = (nfiles + g_nshards - 1 - g_shard) / g_nshards;
