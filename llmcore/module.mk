@@ -2,3 +2,8 @@
 # sampling and constraints.
 MODULES += llmcore
 llmcore_SRCS := $(wildcard llmcore/*.c)
+EXTRA_LIBS += -lxxhash
+# the engine benchmark driver (bench/llm/run.sh)
+PROGRAMS += llmbench
+llmbench_MAIN := bench/llm/llmbench.c
+llmbench_MODULES := common llmcore
