@@ -136,6 +136,7 @@ struct lsfs_db {
     char errfield[64];
     bool has_errfield;
     bool in_txn;
+    bool qtok_ready;            /* temp tables for query term statistics */
     json_t *events;             /* change events to publish after commit */
     lsfs__vedit *vedits;        /* vector index edits to apply at commit */
     size_t n_vedits, cap_vedits;
@@ -323,6 +324,9 @@ int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k,
 /* Turn free text into an FTS5 query: quoted terms joined with OR, stop
  * words dropped.  *out is malloc'd; "" when nothing is left. */
 int lsfs__fts_query(const char *text, char **out);
+/* The words of a query, lower case, unique, stop words dropped unless
+ * nothing else is left (at most max, each under 64 bytes). */
+int lsfs__query_words(const char *text, char (*words)[64], size_t max, size_t *n_out);
 
 /* ---- watch.c ------------------------------------------------------------------------------------ */
 

@@ -292,7 +292,7 @@ static int db_open_raw(lsfs_store *s, lsfs_db **out)
     sqlite3_busy_timeout(db->h, s->opt.busy_timeout_ms);
     rc = lsfs__exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                         "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-                        "PRAGMA cache_size=-16384;");
+                        "PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824;");
     if (rc < 0) {
         aios_log(AIOS_LOG_ERROR, "lsfs", "cannot set up '%s': %s", s->db_path, db->errmsg);
         goto out_close;

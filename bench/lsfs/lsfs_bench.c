@@ -437,7 +437,7 @@ static int cmd_scale(int argc, char **argv)
     char result[2048];
     size_t ro = (size_t)snprintf(result, sizeof result, "RESULT chunks=%lld", (long long)chunks);
     /* the encoder alone, for the breakdown */
-    {
+    if (lsfs_store_has_embedder(s)) {
         float *v = malloc(4096 * sizeof(float));
         int n = 0;
         json_array_foreach(queries, i, q) {
@@ -453,6 +453,11 @@ static int cmd_scale(int argc, char **argv)
     }
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         int n = 0;
+        double parts[4] = {0};
+        static const char *const part_names[4] = {"embed_ms", "keyword_ms", "semantic_ms",
+                                                  "assemble_ms"};
+        if (runs[r].mode != LSFS_SEARCH_KEYWORD && !lsfs_store_has_embedder(s))
+            continue;
         for (int it = 0; it < iters; it++)
             json_array_foreach(queries, i, q) {
                 lsfs_search_req req = {.query = json_string_value(json_array_get(q, 0)),
@@ -465,12 +470,17 @@ static int cmd_scale(int argc, char **argv)
                 }
                 cpu[n] = (cpu_s() - c0) * 1e3;
                 lat[n++] = (now_s() - t0) * 1e3;
+                for (int p = 0; p < 4; p++)
+                    parts[p] += json_real_value(json_object_get(json_object_get(out, "timing"),
+                                                                part_names[p]));
                 json_decref(out);
             }
         qsort(lat, (size_t)n, sizeof(double), cmp_d);
         qsort(cpu, (size_t)n, sizeof(double), cmp_d);
-        printf("%-15s wall p50 %7.2f ms  p99 %7.2f ms   cpu p50 %7.2f ms  p99 %7.2f ms  (n=%d)\n",
-               runs[r].name, pct(lat, n, 50), pct(lat, n, 99), pct(cpu, n, 50), pct(cpu, n, 99), n);
+        printf("%-15s wall p50 %7.2f ms  p99 %7.2f ms   cpu p50 %7.2f ms  p99 %7.2f ms  (n=%d)"
+               "   mean wall: embed %.2f keyword %.2f vector %.2f assemble %.2f\n",
+               runs[r].name, pct(lat, n, 50), pct(lat, n, 99), pct(cpu, n, 50), pct(cpu, n, 99), n,
+               parts[0] / n, parts[1] / n, parts[2] / n, parts[3] / n);
         ro += (size_t)snprintf(result + ro, sizeof result - ro,
                                " %s_p50_ms=%.2f %s_p99_ms=%.2f %s_cpu_p50_ms=%.2f",
                                runs[r].name, pct(lat, n, 50), runs[r].name, pct(lat, n, 99),
