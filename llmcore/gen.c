@@ -485,7 +485,8 @@ size_t llm_gen_save(const llm_gen *gen, void *buf, size_t cap)
         return need;
     memcpy(p, &h, sizeof(h));
     p += sizeof(h);
-    memcpy(p, gen->forced, (size_t)gen->n_forced * 4);
+    if (gen->n_forced)
+        memcpy(p, gen->forced, (size_t)gen->n_forced * 4);
     p += (size_t)gen->n_forced * 4;
     memcpy(p, gen->text, gen->n_text);
     p += gen->n_text;
@@ -534,7 +535,8 @@ int llm_gen_restore(llm_gen *gen, const void *buf, size_t len)
     p += h.n_gs;
     if ((rc = llm_stop_restore(gen->stop, p, h.n_stop)) < 0)
         return rc;
-    memcpy(gen->forced, forced, (size_t)h.n_forced * 4);
+    if (h.n_forced)
+        memcpy(gen->forced, forced, (size_t)h.n_forced * 4);
     gen->n_forced = h.n_forced;
     gen->i_forced = h.i_forced;
     gen->n_text = 0;

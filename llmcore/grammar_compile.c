@@ -189,13 +189,10 @@ int llm_grammar__alloc(llm_grammar **out, const llm_gvocab *v, const llm_grammar
     g->ws_max = opts ? opts->ws_max : 0;
     if (g->ws_max > 255)
         g->ws_max = 255;
-    g->cache_limit = opts && opts->cache_bytes ? opts->cache_bytes : (64u << 20);
     g->root = G_NONE;
     g->any_value = g->any_object = G_NONE;
-    g->n_buckets = 1024;
-    g->buckets = calloc(g->n_buckets, sizeof(gentry *));
-    if (!g->buckets || pthread_mutex_init(&g->lock, NULL) != 0) {
-        free(g->buckets);
+    if (llm_grammar__cache_init(&g->cache, opts && opts->cache_bytes ? opts->cache_bytes
+                                                                      : (64u << 20)) < 0) {
         free(g);
         return AIOS_ENOMEM;
     }

@@ -34,8 +34,8 @@
 enum {
     XM_GO = 1,      /* outer -> init: maps written; payload the layer states */
     XM_SETUP,       /* outer -> init: cgroup joined, seccomp compiled; xsetup + BPF */
-    XM_CALL,        /* outer -> init (warm): the call's JSON */
     XM_READY,       /* init -> outer (warm): the sandbox is built */
+    XM_STARTED,     /* init -> outer (warm): the call came; payload wall_ms (u64) */
     XM_STATUS,      /* init -> outer: the tool's end; xstatus */
 };
 
@@ -112,6 +112,11 @@ void x_mark(xctx *x, const char *stage);
 /* The full layer report {"ev":"layers", ...} (tool process, before exec). */
 void x_report_layers(xctx *x);
 
+/* Read one line (up to '\n' or EOF, at most 8 MiB) into a malloc'd string;
+ * one byte at a time, so nothing after the line is consumed.  0,
+ * AIOS_ECLOSED at EOF before any byte, AIOS_ETOOBIG, AIOS_EIO. */
+int x_read_line(int fd, char **out);
+
 /* ---- msg.c: framed messages on the private pipes ------------------------- */
 int x_send(int fd, uint32_t type, const void *data, uint32_t len);
 /* Receive one message; *data is malloc'd (NUL-terminated) or NULL.  Returns
@@ -121,7 +126,7 @@ int x_recv(int fd, uint32_t *type, void **data, uint32_t *len);
 /* ---- cgroup.c (outer) ------------------------------------------------------ */
 int x_cgroup_prepare(xctx *x);
 int x_cgroup_attach(xctx *x, pid_t pid);
-/* Limits from the policy (again for a warm call). */
+/* Write the policy's limits into the cgroup. */
 int x_cgroup_limits(xctx *x);
 /* OOM and peak facts into detail (may be NULL); returns whether the
  * memory limit killed something. */

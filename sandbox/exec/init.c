@@ -101,22 +101,6 @@ static int shared_layers(xctx *x)
     return rc;
 }
 
-/* Warm mode: report ready, then take the call from the outer process. */
-static int wait_call(xctx *x)
-{
-    uint32_t type, len;
-    void *data;
-    int rc;
-
-    if (x_send(x->back_wr, XM_READY, NULL, 0) < 0)
-        return AIOS_ECLOSED;
-    if ((rc = x_recv(x->sync_rd, &type, &data, &len)) < 0)
-        return rc;
-    rc = type == XM_CALL ? x_apply_json(x, data, true) : AIOS_EPROTO;
-    free(data);
-    return rc;
-}
-
 /* Take the cgroup state and the compiled seccomp filters from the outer
  * process (it prepared them while we built the root). */
 static int take_setup(xctx *x)
@@ -205,8 +189,6 @@ void x_init_main(xctx *x)
     if (take_setup(x) < 0)
         _exit(X_EXIT_SETUP);
     x_mark(x, "init-setup");
-    if (x->warm && wait_call(x) < 0)
-        _exit(X_EXIT_SETUP);
 
     tool = fork();
     if (tool < 0) {
@@ -215,7 +197,12 @@ void x_init_main(xctx *x)
     }
     if (tool == 0) {
         close(x->sync_rd);
-        close(x->back_wr);
+        if (!x->warm) {
+            /* warm: the tool process reads the call itself and says ready
+             * and started; both descriptors close at its exec */
+            close(x->back_wr);
+            close(x->policy_fd);
+        }
         x_tool_main(x);
     }
 
@@ -224,6 +211,7 @@ void x_init_main(xctx *x)
     if (x->ll_fd >= 0)
         close(x->ll_fd);
     close(x->sync_rd);
+    close(x->policy_fd);
     if (x->status_fd >= 0)
         close(x->status_fd);
     if (!x->userns) {

@@ -45,7 +45,6 @@
 #include "aios/error.h"
 #include "sandbox/exec/exec_int.h"
 
-#define POLICY_MAX (8u << 20)
 
 static double now_ms(void)
 {
@@ -53,54 +52,6 @@ static double now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Read one line (up to '\n' or EOF) from fd into a malloc'd string. */
-static int read_line(int fd, char **out)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-
-    *out = NULL;
-    if (!buf)
-        return AIOS_ENOMEM;
-    for (;;) {
-        ssize_t r;
-
-        if (len + 1 >= cap) {
-            char *nb;
-
-            if (cap >= POLICY_MAX) {
-                free(buf);
-                return AIOS_ETOOBIG;
-            }
-            nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return AIOS_ENOMEM;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        /* one byte at a time: the warm call follows on the same pipe */
-        r = read(fd, buf + len, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            free(buf);
-            return AIOS_EIO;
-        }
-        if (r == 0 || buf[len] == '\n')
-            break;
-        len++;
-    }
-    buf[len] = '\0';
-    if (len == 0) {
-        free(buf);
-        return AIOS_ECLOSED;
-    }
-    *out = buf;
-    return 0;
 }
 
 /* Parse text as a policy update on top of x->pol (call_only: a warm call,
@@ -219,6 +170,8 @@ typedef struct outer_wait {
     bool killed;
     bool ready;          /* warm: init reported ready */
     bool init_gone;
+    bool started;        /* warm: init took the call (XM_STARTED) */
+    uint64_t wall_ms;    /* warm: the call's wall-clock limit */
     int init_status;
     double t_start;
 } outer_wait;
@@ -272,6 +225,13 @@ static void on_back(xctx *x, outer_wait *w, bool *open)
     } else if (type == XM_READY) {
         w->ready = true;
         x_event(x, json_pack("{s:s}", "ev", "ready"));
+    } else if (type == XM_STARTED && len == sizeof(uint64_t)) {
+        uint64_t wall;
+
+        memcpy(&wall, data, sizeof(wall));
+        w->t_start = now_ms();
+        w->started = true;
+        w->wall_ms = wall;
     }
     free(data);
 }
@@ -283,23 +243,19 @@ static void on_back(xctx *x, outer_wait *w, bool *open)
 static void wait_init(xctx *x, pid_t init, int sfd, outer_wait *w)
 {
     double deadline = 0;
-    bool call_sent = !x->warm, back_open = true;
+    bool back_open = true;
 
     if (!x->warm && x->pol.limits.wall_ms)
         deadline = w->t_start + (double)x->pol.limits.wall_ms;
     while (!w->init_gone) {
-        struct pollfd pfd[3];
+        struct pollfd pfd[2];
         int n = 0, timeout = -1, pr;
-        int back_i = -1, pol_i = -1;
+        int back_i = -1;
 
         pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
         if (back_open) {
             back_i = n;
             pfd[n++] = (struct pollfd){.fd = x->back_rd, .events = POLLIN};
-        }
-        if (w->ready && !call_sent) {
-            pol_i = n;
-            pfd[n++] = (struct pollfd){.fd = x->policy_fd, .events = POLLIN};
         }
         if (deadline > 0 && !w->have_status) {
             double left = deadline - now_ms();
@@ -334,22 +290,12 @@ static void wait_init(xctx *x, pid_t init, int sfd, outer_wait *w)
                 }
             }
         }
-        if (back_i >= 0 && (pfd[back_i].revents & (POLLIN | POLLHUP)))
-            on_back(x, w, &back_open);
-        if (pol_i >= 0 && pfd[pol_i].revents) {
-            char *line = NULL;
+        if (back_i >= 0 && (pfd[back_i].revents & (POLLIN | POLLHUP))) {
+            bool was_started = w->started;
 
-            call_sent = true;
-            w->t_start = now_ms();
-            if (read_line(x->policy_fd, &line) < 0 || x_apply_json(x, line, true) < 0 ||
-                x_cgroup_limits(x) < 0 ||
-                x_send(x->sync_wr, XM_CALL, line, (uint32_t)strlen(line)) < 0) {
-                w->killed = true;
-                kill(init, SIGKILL);
-            } else if (x->pol.limits.wall_ms) {
-                deadline = w->t_start + (double)x->pol.limits.wall_ms;
-            }
-            free(line);
+            on_back(x, w, &back_open);
+            if (!was_started && w->started && w->wall_ms)
+                deadline = w->t_start + (double)w->wall_ms;
         }
     }
     if (!w->init_gone) {
@@ -486,7 +432,7 @@ int main(int argc, char **argv)
         }
     }
     fcntl(x.policy_fd, F_SETFD, FD_CLOEXEC);
-    if ((rc = read_line(x.policy_fd, &line)) < 0) {
+    if ((rc = x_read_line(x.policy_fd, &line)) < 0) {
         x_error(&x, "policy", rc, "cannot read the policy: %s", aios_strerror(rc));
         goto out;
     }
@@ -535,6 +481,7 @@ int main(int argc, char **argv)
         goto out_cgroup;
     close(x.sync_rd);
     close(x.back_wr);
+    close(x.policy_fd);  /* warm: init reads the call itself */
     x_mark(&x, "cloned");
     if ((x.userns && write_maps(&x, init) < 0) ||
         x_send(x.sync_wr, XM_GO, x.layers, sizeof(x.layers)) < 0 ||

@@ -89,6 +89,16 @@ void x_mark(xctx *x, const char *stage)
                          (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6));
 }
 
+/* The layer states known so far, as {name: state}. */
+static json_t *layer_states(const xctx *x)
+{
+    json_t *l = json_object();
+
+    for (int i = 0; l && i < SBX_L_COUNT; i++)
+        json_object_set_new(l, sbx_layer_name(i), json_string(sbx_state_name(x->layers[i])));
+    return l;
+}
+
 int x_error(xctx *x, const char *stage, int code, const char *fmt, ...)
 {
     char msg[512];
@@ -97,8 +107,10 @@ int x_error(xctx *x, const char *stage, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    x_event(x, json_pack("{s:s,s:s,s:s,s:s}", "ev", "error", "stage", stage, "code",
-                         aios_errname(code), "msg", msg));
+    /* with the layers as far as they got, so a failed call still says
+     * which layers held and which did not */
+    x_event(x, json_pack("{s:s,s:s,s:s,s:s,s:o}", "ev", "error", "stage", stage, "code",
+                         aios_errname(code), "msg", msg, "layers", layer_states(x)));
     return code;
 }
 
@@ -116,10 +128,8 @@ int x_layer(xctx *x, int layer, int state, const char *why)
 
 void x_report_layers(xctx *x)
 {
-    json_t *l = json_object(), *d;
+    json_t *l = layer_states(x), *d;
 
-    for (int i = 0; i < SBX_L_COUNT; i++)
-        json_object_set_new(l, sbx_layer_name(i), json_string(sbx_state_name(x->layers[i])));
     d = json_pack("{s:i,s:s,s:I,s:I,s:I}", "landlock_abi", x->landlock_abi, "mode",
                   x->is_root ? "root" : "user", "host_uid", (json_int_t)x->host_uid, "uid",
                   (json_int_t)x->pol.uid, "cgroup", (json_int_t)x->cg.version);
@@ -183,3 +193,54 @@ void x_reset_signals(void)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
+
+#define POLICY_MAX (8u << 20)
+
+/* Read one line (up to '\n' or EOF) from fd into a malloc'd string. */
+int x_read_line(int fd, char **out)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+
+    *out = NULL;
+    if (!buf)
+        return AIOS_ENOMEM;
+    for (;;) {
+        ssize_t r;
+
+        if (len + 1 >= cap) {
+            char *nb;
+
+            if (cap >= POLICY_MAX) {
+                free(buf);
+                return AIOS_ETOOBIG;
+            }
+            nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return AIOS_ENOMEM;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        /* one byte at a time: the warm call follows on the same pipe */
+        r = read(fd, buf + len, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            return AIOS_EIO;
+        }
+        if (r == 0 || buf[len] == '\n')
+            break;
+        len++;
+    }
+    buf[len] = '\0';
+    if (len == 0) {
+        free(buf);
+        return AIOS_ECLOSED;
+    }
+    *out = buf;
+    return 0;
+}
+

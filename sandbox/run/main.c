@@ -3,7 +3,7 @@
  * (sbx_spawn on a private libuv loop) and print the result as JSON.
  *
  *   sbx-run [--exec PATH] [--pool N] [--repeat N] [--stdin FILE] [--stream]
- *           [--quiet] [--uid-base N] POLICY.json
+ *           [--quiet] [--uid-base N] [--timing] POLICY.json
  *
  * One result line per run; with --repeat, a last line
  * {"summary": {"n":..,"p50_ms":..,"p99_ms":..,"warm":..}} of the wall times.
@@ -154,6 +154,8 @@ int main(int argc, char **argv)
             stdin_path = argv[++i];
         else if (strcmp(argv[i], "--uid-base") == 0 && i + 1 < argc)
             cfg.uid_base = (uid_t)strtoul(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--timing") == 0)
+            cfg.timing = true;
         else if (strcmp(argv[i], "--stream") == 0)
             st.stream = true;
         else if (strcmp(argv[i], "--quiet") == 0)
@@ -162,7 +164,7 @@ int main(int argc, char **argv)
             policy_path = argv[i];
         else {
             fprintf(stderr, "usage: sbx-run [--exec PATH] [--pool N] [--repeat N] "
-                            "[--stdin FILE] [--stream] [--quiet] [--uid-base N] POLICY.json\n");
+                            "[--stdin FILE] [--stream] [--quiet] [--uid-base N] [--timing] POLICY.json\n");
             return 2;
         }
     }

@@ -16,8 +16,8 @@
 
 static json_t *schema_of(int i)
 {
-    if (gf_schemas[i])
-        return gf_json(gf_schemas[i]);
+    if (gf_schema_text(i))
+        return gf_json(gf_schema_text(i));
     json_t *tools = gf_tools(), *choice = json_string("required");
     char err[128];
     json_t *s = llm_grammar_tools_schema(tools, choice, false, err, sizeof(err));
@@ -250,12 +250,12 @@ Test(grammar, mask_matches_brute_force, .timeout = 120)
         cr_assert_eq(llm_gstate_new(g, &st), 0);
         for (int step = 0; step < 40; step++) {
             int count = llm_gstate_mask(st, bits);
-            cr_assert_gt(count, 0, "%s: dead end at step %d", gf_schema_names[si], step);
+            cr_assert_gt(count, 0, "%s: dead end at step %d", gf_schema_name(si), step);
             if (step % 13 == 5) {
                 for (int t = 0; t < n; t++) {
                     bool m = (bits[t >> 5] >> (t & 31)) & 1;
                     cr_assert_eq(m, llm_gstate_allows(st, t), "%s step %d token %d",
-                                 gf_schema_names[si], step, t);
+                                 gf_schema_name(si), step, t);
                 }
                 checked++;
             }
@@ -290,14 +290,14 @@ Test(grammar, no_dead_end_and_always_completable, .timeout = 120)
             for (int step = 0; step < 60; step++) {
                 int count = llm_gstate_mask(st, bits);
                 char why[256];
-                cr_assert_gt(count, 0, "%s: no allowed token after '%.*s'", gf_schema_names[si],
+                cr_assert_gt(count, 0, "%s: no allowed token after '%.*s'", gf_schema_name(si),
                              (int)len, doc);
                 /* from here a completion exists and yields a valid document */
                 int cn = llm_gstate_completion(st, comp, 1 << 15);
                 cr_assert_geq(cn, 0);
                 memcpy(doc + len, comp, (size_t)cn);
                 cr_assert(gf_check(schema, doc, len + (size_t)cn, why, sizeof(why)),
-                          "%s: completion of '%.*s' is '%.*s': %s", gf_schema_names[si], (int)len,
+                          "%s: completion of '%.*s' is '%.*s': %s", gf_schema_name(si), (int)len,
                           doc, cn, comp, why);
                 /* the completion's tokens are all allowed, one by one */
                 llm_gstate *probe;
@@ -313,7 +313,7 @@ Test(grammar, no_dead_end_and_always_completable, .timeout = 120)
                 int32_t tok = pick(bits, n, count, &rng);
                 if (llm_gvocab_is_eog(v, tok)) {
                     cr_assert(gf_check(schema, doc, len, why, sizeof(why)), "%s: '%.*s': %s",
-                              gf_schema_names[si], (int)len, doc, why);
+                              gf_schema_name(si), (int)len, doc, why);
                     break;
                 }
                 uint32_t tl;
@@ -375,7 +375,7 @@ static void random_logits_run(int si)
         cr_assert(f == LLM_FINISH_STOP || f == LLM_FINISH_LENGTH || f == LLM_FINISH_TOOL_CALLS);
         cr_assert_leq(llm_gen_n_tokens(gen), p.max_tokens);
         cr_assert(gf_check(schema, text, len, why, sizeof(why)), "%s #%d (%s): '%s': %s",
-                  gf_schema_names[si], k, llm_finish_name(f), text, why);
+                  gf_schema_name(si), k, llm_finish_name(f), text, why);
         if (si == 9) {
             cr_assert(f == LLM_FINISH_TOOL_CALLS || f == LLM_FINISH_LENGTH, "'%s'", text);
             cr_assert_not_null(llm_gen_tool_calls(gen), "'%s'", text);
@@ -386,8 +386,8 @@ static void random_logits_run(int si)
         gf_logits_free(&lg);
     }
     /* both endings happen: budgets force closings, random eog ends others */
-    cr_assert_gt(lengths, 0, "%s: no budget closing", gf_schema_names[si]);
-    cr_assert_gt(stops, 0, "%s: no natural ending", gf_schema_names[si]);
+    cr_assert_gt(lengths, 0, "%s: no budget closing", gf_schema_name(si));
+    cr_assert_gt(stops, 0, "%s: no natural ending", gf_schema_name(si));
     llm_grammar_unref(g);
     json_decref(schema);
 }
@@ -577,4 +577,36 @@ Test(grammar, save_restore, .timeout = 60)
     llm_grammar_unref(other);
     free(a);
     free(b);
+}
+
+Test(grammar, prewarm_and_shared_entries, .timeout = 60)
+{
+    llm_gvocab *v = (llm_gvocab *)gf_vocab();
+    int n = llm_gvocab_n_vocab(v);
+    uint32_t *bits = malloc((size_t)(n + 31) / 32 * 4);
+    llm_grammar *g = gf_grammar(0, 0);
+    llm_grammar *g2 = compile("{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", 0);
+    llm_grammar_stats st;
+    llm_gstate *s;
+
+    cr_assert_eq(llm_gvocab_prewarm(v), 0);
+    /* inside person.email (a plain string): the vocabulary's entry is used */
+    cr_assert_eq(llm_gstate_new(g, &s), 0);
+    cr_assert_eq(llm_gstate_accept_bytes(s, "{\"name\":\"a\",\"age\":1,\"email\":\"x", 30), 0);
+    cr_assert_gt(llm_gstate_mask(s, bits), 40000);
+    llm_grammar_get_stats(g, &st);
+    cr_assert_geq(st.shared_hits, 1);
+    cr_assert_eq(st.entries, 0, "nothing grammar-specific was needed");
+    llm_gstate_free(s);
+    /* another grammar with a string of the same limits shares it too */
+    cr_assert_eq(llm_gstate_new(g2, &s), 0);
+    cr_assert_eq(llm_gstate_accept_bytes(s, "[\"ab", 4), 0);
+    uint64_t before = st.shared_hits;
+    cr_assert_gt(llm_gstate_mask(s, bits), 40000);
+    llm_grammar_get_stats(g2, &st);
+    cr_assert_gt(st.shared_hits, before);
+    llm_gstate_free(s);
+    llm_grammar_unref(g);
+    llm_grammar_unref(g2);
+    free(bits);
 }

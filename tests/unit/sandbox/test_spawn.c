@@ -121,7 +121,7 @@ Test(sbx_spawn, output_cap_holds, .timeout = 30)
 {
     size_t streamed = 0;
     json_t *r = sbx_test_run(
-        "{\"argv\":[\"/bin/sh\",\"-c\",\"yes xxxxxxxxxxxxxxxx & yes yyyyyyyy >&2\"],"
+        "{\"argv\":[\"/bin/sh\",\"-c\",\"yes xxxxxxxxxxxxxxxx & yes yyyyyyyy >&2; wait\"],"
         "\"limits\":{\"wall_ms\":5000,\"stdout_cap\":4096,\"stderr_cap\":1000}}",
         NULL, NULL, &streamed);
 
