@@ -291,6 +291,8 @@ int lsfs__index_retitle(lsfs_db *db, int64_t node_id, const char *name);
 /* Embed chunks of node without vectors; own transaction.  Outside any
  * transaction.  No-op without an embedder. */
 int lsfs__embed_node(lsfs_db *db, int64_t node_id);
+/* The same, now, whatever embed_async says (fs.group needs the vectors). */
+int lsfs__embed_node_now(lsfs_db *db, int64_t node_id);
 
 /* ---- semantic.c ------------------------------------------------------------------------------- */
 

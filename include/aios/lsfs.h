@@ -53,6 +53,13 @@ typedef struct lsfs_options {
     int rrf_k;                   /* reciprocal-rank-fusion constant (0 = 60) */
     int64_t mount_max_file_bytes; /* larger host files are not indexed (0 = 8 MiB) */
     bool no_vindex_rebuild;      /* skip loading vectors at open (tests) */
+    /* Embed new chunks later instead of inside the writing call: writes
+     * return after their commit and call embed_pending(embed_pending_arg)
+     * (any thread), whose job is to run lsfs_embed_backfill() soon.  Keyword
+     * search sees a write at once, semantic search once it is embedded. */
+    bool embed_async;
+    void (*embed_pending)(void *arg);
+    void *embed_pending_arg;
 } lsfs_options;
 
 /*
