@@ -318,11 +318,11 @@ typedef struct lsfs__ranked {
     double score;               /* fused score */
 } lsfs__ranked;
 
-/* Reciprocal-rank fusion of two ranked key lists (best first, duplicates
- * ignored after the first).  *out is malloc'd, sorted by fused score, ties
+/* Weighted reciprocal-rank fusion of two ranked key lists (best first,
+ * duplicates ignored after the first): score = wa/(k+rank_a) + wb/(k+rank_b).  *out is malloc'd, sorted by fused score, ties
  * broken by best single rank then key. */
-int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k,
-              lsfs__ranked **out, size_t *n_out);
+int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k, double wa,
+              double wb, lsfs__ranked **out, size_t *n_out);
 /* Turn free text into an FTS5 query: quoted terms joined with OR, stop
  * words dropped.  *out is malloc'd; "" when nothing is left. */
 int lsfs__fts_query(const char *text, char **out);

@@ -45,8 +45,8 @@ static int cmp_ranked(const void *x, const void *y)
     return a->key < b->key ? -1 : a->key > b->key;
 }
 
-int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k,
-              lsfs__ranked **out, size_t *n_out)
+int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k, double wa,
+              double wb, lsfs__ranked **out, size_t *n_out)
 {
     lsfs__ranked *r = calloc(na + nb + 1, sizeof *r);
     size_t n = 0;
@@ -73,7 +73,7 @@ int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k,
                 r[j].rank_b = rank;
             else
                 r[j].rank_a = rank;
-            r[j].score += 1.0 / (double)(k + rank);
+            r[j].score += (list ? wb : wa) / (double)(k + rank);
         }
     }
     qsort(r, n, sizeof *r, cmp_ranked);
@@ -529,7 +529,7 @@ static int cmp_cand(const void *x, const void *y)
 
 /* The JSON of one result file: metadata, best chunks, scores. */
 static json_t *file_json(lsfs_db *db, const char *fts, const lsfs__ranked *r, const hits *kw,
-                         const hits *sem, int mode, int per_file, int rrf_k)
+                         const hits *sem, int mode, int per_file, int rrf_k, double wk, double ws)
 {
     cand c[64];
     size_t nc = 0;
@@ -556,7 +556,7 @@ static json_t *file_json(lsfs_db *db, const char *fts, const lsfs__ranked *r, co
                 c[nc].chunk = h->h[i].chunk;
                 c[nc++].score = 0;
             }
-            c[j].score += 1.0 / (double)(rrf_k + rank);
+            c[j].score += (list ? ws : wk) / (double)(rrf_k + rank);
         }
     }
     qsort(c, nc, sizeof c[0], cmp_cand);
@@ -624,7 +624,7 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     float *qv = NULL;
     filters f = {0};
     json_t *results, *info = json_object(), *timing = json_object();
-    double t0 = now_ms_f();
+    double t0 = now_ms_f(), wk, ws;
 
     lsfs__clear_err(db);
     *out = NULL;
@@ -654,6 +654,8 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     f.owner = req->owner && *req->owner ? req->owner : NULL;
     f.after = req->modified_after_ms;
     depth = k * 5 < 50 ? 50 : k * 5;
+    wk = req->w_keyword > 0 ? req->w_keyword : db->s->opt.rrf_w_keyword;
+    ws = req->w_semantic > 0 ? req->w_semantic : db->s->opt.rrf_w_semantic;
 
     /* embed the query before taking the read snapshot */
     if (mode != LSFS_SEARCH_KEYWORD) {
@@ -697,11 +699,12 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     double t_asm = now_ms_f();
     if ((rc = files_of(&kw, &fa, &nfa)) < 0 || (rc = files_of(&sem, &fb, &nfb)) < 0)
         goto out;
-    if ((rc = lsfs__rrf(fa, nfa, fb, nfb, db->s->opt.rrf_k, &ranked, &nr)) < 0)
+    if ((rc = lsfs__rrf(fa, nfa, fb, nfb, db->s->opt.rrf_k, wk, ws, &ranked, &nr)) < 0)
         goto out;
     results = json_array();
     for (size_t i = 0; i < nr && (int)json_array_size(results) < k; i++) {
-        json_t *fj = file_json(db, fts, &ranked[i], &kw, &sem, mode, per_file, db->s->opt.rrf_k);
+        json_t *fj = file_json(db, fts, &ranked[i], &kw, &sem, mode, per_file, db->s->opt.rrf_k,
+                               wk, ws);
         if (fj)
             json_array_append_new(results, fj);
     }
@@ -710,7 +713,9 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     if (fallback)
         json_object_set_new(*out, "fallback", json_string(fallback));
     if (mode == LSFS_SEARCH_HYBRID)
-        json_object_set_new(*out, "rrf_k", json_integer(db->s->opt.rrf_k));
+        json_object_set_new(*out, "fusion", json_pack("{s:s,s:i,s:f,s:f}", "method", "rrf", "k",
+                                                      db->s->opt.rrf_k, "w_keyword", wk,
+                                                      "w_semantic", ws));
     json_object_set_new(timing, "assemble_ms", json_real(now_ms_f() - t_asm));
     json_object_set_new(*out, "took_ms", json_real(now_ms_f() - t0));
     json_object_set(*out, "timing", timing);

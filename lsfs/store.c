@@ -430,6 +430,10 @@ int lsfs_store_open(const char *data_dir, const lsfs_options *opt, lsfs_store **
         s->opt.busy_timeout_ms = 10000;
     if (s->opt.rrf_k <= 0)
         s->opt.rrf_k = 60;
+    if (s->opt.rrf_w_keyword <= 0)
+        s->opt.rrf_w_keyword = 1.0;
+    if (s->opt.rrf_w_semantic <= 0)
+        s->opt.rrf_w_semantic = 1.0;
     if (s->opt.mount_max_file_bytes <= 0)
         s->opt.mount_max_file_bytes = 8ll << 20;
     s->gen = atomic_fetch_add(&store_gen, 1);

@@ -123,6 +123,8 @@ static int lsfs_init(void)
     o.max_file_bytes = kern_config_int("lsfs.max_file_bytes", 0);
     o.mount_max_file_bytes = kern_config_int("lsfs.mount_max_file_bytes", 0);
     o.rrf_k = (int)kern_config_int("lsfs.rrf_k", 0);
+    o.rrf_w_keyword = kern_config_double("lsfs.rrf_w_keyword", 1.0);
+    o.rrf_w_semantic = kern_config_double("lsfs.rrf_w_semantic", 1.0);
     o.embed_async = kern_config_bool("lsfs.embed_async", true);
     o.embed_pending = on_embed_pending;
     rc = lsfs_store_open(kern_data_dir(), &o, &g_store);

@@ -272,7 +272,8 @@ static int cmd_search(int argc, char **argv)
             break;
         json_array_foreach(queries, i, q) {
             lsfs_search_req r = {.query = json_string_value(json_array_get(q, 0)), .mode = mode,
-                                 .k = k, .path_prefix = prefix, .exact = flag(argc, argv, "--exact")};
+                                 .k = k, .path_prefix = prefix, .exact = flag(argc, argv, "--exact"),
+                                 .w_semantic = atof(arg(argc, argv, "--w-semantic", "0"))};
             json_t *out = NULL, *paths = json_array(), *res;
             size_t j;
             double t0 = now_s();
@@ -282,12 +283,14 @@ static int cmd_search(int argc, char **argv)
                 fprintf(stderr, "search: %s\n", lsfs_db_errmsg(db));
                 return 1;
             }
+            json_t *scores = json_array();
             json_array_foreach(json_object_get(out, "results"), j, res) {
                 const char *p = json_string_value(json_object_get(res, "path"));
                 json_array_append_new(paths, json_string(strlen(p) > plen ? p + plen + 1 : p));
+                json_array_append(scores, json_object_get(res, "score"));
             }
-            json_t *line = json_pack("{s:I,s:s,s:o,s:f}", "q", (json_int_t)i, "mode",
-                                     mode_names[mode], "results", paths, "ms", ms);
+            json_t *line = json_pack("{s:I,s:s,s:o,s:o,s:f}", "q", (json_int_t)i, "mode",
+                                     mode_names[mode], "results", paths, "scores", scores, "ms", ms);
             char *txt = json_dumps(line, JSON_COMPACT);
             puts(txt);
             free(txt);
@@ -424,13 +427,21 @@ static int cmd_scale(int argc, char **argv)
         printf("open + index rebuild: %.2f s\n", now_s() - t0);
     }
     db = lsfs_db_thread(s);
+    /* an agent (not an admin): its rights are checked inside both retrievers;
+     * everything here is in /shared, which everyone may read */
+    lsfs_actor agent;
+    lsfs_actor_init(&agent, "bench-agent", 1000, false);
     struct {
         const char *name;
         int mode;
         bool exact;
-    } runs[] = {{"keyword", LSFS_SEARCH_KEYWORD, false}, {"semantic", LSFS_SEARCH_SEMANTIC, false},
-                {"semantic_exact", LSFS_SEARCH_SEMANTIC, true}, {"hybrid", LSFS_SEARCH_HYBRID, false},
-                {"hybrid_exact", LSFS_SEARCH_HYBRID, true}};
+        const lsfs_actor *who;
+    } runs[] = {{"keyword", LSFS_SEARCH_KEYWORD, false, &admin},
+                {"semantic", LSFS_SEARCH_SEMANTIC, false, &admin},
+                {"semantic_exact", LSFS_SEARCH_SEMANTIC, true, &admin},
+                {"hybrid", LSFS_SEARCH_HYBRID, false, &admin},
+                {"hybrid_exact", LSFS_SEARCH_HYBRID, true, &admin},
+                {"hybrid_agent", LSFS_SEARCH_HYBRID, false, &agent}};
     int nq = (int)json_array_size(queries);
     double *lat = malloc(sizeof(double) * (size_t)(nq * iters));
     double *cpu = malloc(sizeof(double) * (size_t)(nq * iters));
@@ -464,7 +475,7 @@ static int cmd_scale(int argc, char **argv)
                                        .mode = runs[r].mode, .k = 10, .exact = runs[r].exact};
                 json_t *out = NULL;
                 double t0 = now_s(), c0 = cpu_s();
-                if (lsfs_search(db, &admin, &req, &out) < 0) {
+                if (lsfs_search(db, runs[r].who, &req, &out) < 0) {
                     fprintf(stderr, "search: %s\n", lsfs_db_errmsg(db));
                     return 1;
                 }
