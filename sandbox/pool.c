@@ -20,10 +20,11 @@
 
 /* Keys of the policy that a warm call may set; the rest is the shape. */
 static const char *const call_keys[] = {"argv", "env", "cwd", "drain", "host_uid", "host_gid"};
-/* Limits applied per call (rlimits, cgroup values, caps, timer). */
+/* Limits applied per call (rlimits by the tool process, the wall clock,
+ * the daemon's caps); cgroup limits are written when the sandbox is built,
+ * so they are part of the shape. */
 static const char *const call_limits[] = {"wall_ms", "cpu_ms", "as_bytes", "fsize_bytes",
-                                          "nofile", "nproc", "mem_bytes", "pids",
-                                          "cpu_pct", "stdout_cap", "stderr_cap"};
+                                          "nofile", "nproc", "stdout_cap", "stderr_cap"};
 
 char *sbx__shape(const sbx_policy *p)
 {
@@ -37,9 +38,6 @@ char *sbx__shape(const sbx_policy *p)
     lim = json_object_get(j, "limits");
     for (size_t i = 0; i < sizeof(call_limits) / sizeof(call_limits[0]); i++)
         json_object_del(lim, call_limits[i]);
-    /* the cgroup exists (or not) from the start */
-    json_object_set_new(j, "cgroup",
-                        json_boolean(p->limits.mem_bytes || p->limits.pids || p->limits.cpu_pct));
     s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return s;

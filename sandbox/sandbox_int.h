@@ -49,12 +49,16 @@ struct sbx_run {
     sbx_result res;
     bool proc_exited, exit_event, done, killing, freed;
     bool warm, ready;              /* warm sandbox; it reported ready */
+    bool have_layers;              /* the tool's full layer report came */
     char *shape;                   /* warm: the policy shape key */
     int pidfd;                     /* init's pidfd, -1 */
     int uid_slot;                  /* -1 when none */
+    int64_t exit_status;           /* aios-exec's own exit */
+    int exit_signal;
     uint64_t wall_ms;
     bool drain;
     double t_start;
+    json_t *timing;                /* cfg.timing: [[stage, ms since the call], ...] */
 };
 
 struct sbx_ctx {

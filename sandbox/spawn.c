@@ -189,6 +189,7 @@ static void maybe_free(struct sbx_run *r)
     free(r->in_data);
     free(r->shape);
     json_decref(r->res.detail);
+    json_decref(r->timing);
     free(r);
     ctx->live--;
     if (ctx->closing && ctx->live == 0)
@@ -242,6 +243,17 @@ static void free_uid(struct sbx_run *r)
     }
 }
 
+/* cfg.timing: remember when a stage happened (ms on the monotonic clock,
+ * kept relative to the call's start). */
+static void mark(struct sbx_run *r, const char *stage, double ms)
+{
+    if (!r->ctx->cfg.timing || !stage)
+        return;
+    if (!r->timing)
+        r->timing = json_array();
+    json_array_append_new(r->timing, json_pack("[s,f]", stage, ms));
+}
+
 /* Both conditions for the end: aios-exec reported the exit (or ended), and
  * no more output can come. */
 static void maybe_done(struct sbx_run *r)
@@ -255,6 +267,16 @@ static void maybe_done(struct sbx_run *r)
     if (!r->exit_event && !(r->proc_exited && r->status.eof))
         return;
     r->done = true;
+    if (!r->exit_event && r->has_cb) {
+        if (res->rc == 0) {
+            res->rc = AIOS_EINTERNAL;
+            snprintf(res->error, sizeof(res->error),
+                     "aios-exec ended without a report (status %lld, signal %d)",
+                     (long long)r->exit_status, r->exit_signal);
+        }
+        if (r->killing && !res->term_signal)
+            res->term_signal = SIGKILL;
+    }
     if (r->has_cb) {
         res->wall_ms = sbx__now_ms() - r->t_start;
         res->out = r->out.buf ? r->out.buf : (char *)"";
@@ -271,6 +293,18 @@ static void maybe_done(struct sbx_run *r)
             r->ctx->n_cancelled++;
         if (res->rc < 0)
             r->ctx->n_failed++;
+        if (r->timing) {
+            size_t i;
+            json_t *e;
+
+            mark(r, "daemon-done", sbx__now_ms());
+            json_array_foreach(r->timing, i, e)
+                json_array_set_new(e, 1, json_real(json_number_value(json_array_get(e, 1)) -
+                                                   r->t_start));
+            if (!res->detail)
+                res->detail = json_object();
+            json_object_set(res->detail, "timing", r->timing);
+        }
         r->cb.on_done(r->cb.arg, res);
         res->out = res->err = NULL;
     }
@@ -362,21 +396,29 @@ static void on_event(struct sbx_run *r, json_t *ev)
 
     if (!type)
         return;
-    if (strcmp(type, "spawned") == 0) {
+    if (strcmp(type, "t") == 0) {
+        mark(r, json_string_value(json_object_get(ev, "s")),
+             json_number_value(json_object_get(ev, "ms")));
+    } else if (strcmp(type, "spawned") == 0) {
         open_pidfd(r, (int)json_integer_value(json_object_get(ev, "pid")));
     } else if (strcmp(type, "ready") == 0) {
         r->ready = true;
-    } else if (strcmp(type, "layers") == 0) {
+    } else if (strcmp(type, "layers") == 0 ||
+               (strcmp(type, "error") == 0 && !r->have_layers)) {
         json_t *l = json_object_get(ev, "layers");
 
-        for (int i = 0; i < SBX_L_COUNT; i++) {
+        r->have_layers |= strcmp(type, "layers") == 0;
+        for (int i = 0; l && i < SBX_L_COUNT; i++) {
             int st = sbx_state_from_name(json_string_value(json_object_get(l, sbx_layer_name(i))));
 
             res->layers[i] = (unsigned char)(st < 0 ? SBX_ST_NONE : st);
         }
-        json_decref(res->detail);
-        res->detail = json_incref(json_object_get(ev, "detail"));
-    } else if (strcmp(type, "error") == 0) {
+        if (json_object_get(ev, "detail")) {
+            json_decref(res->detail);
+            res->detail = json_incref(json_object_get(ev, "detail"));
+        }
+    }
+    if (strcmp(type, "error") == 0) {
         const char *stage = json_string_value(json_object_get(ev, "stage"));
         const char *msg = json_string_value(json_object_get(ev, "msg"));
 
@@ -389,6 +431,7 @@ static void on_event(struct sbx_run *r, json_t *ev)
         json_t *v;
 
         r->exit_event = true;
+        mark(r, "daemon-exit-event", sbx__now_ms());
         if ((v = json_object_get(ev, "code"))) {
             res->exited = true;
             res->exit_code = (int)json_integer_value(v);
@@ -536,20 +579,13 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
     struct sbx_run *r = p->data;
-    sbx_result *res = &r->res;
 
+    /* the exit event may still sit unread in the status pipe: whether the
+     * run ended without a report is decided once that pipe is at EOF */
     r->proc_exited = true;
+    r->exit_status = status;
+    r->exit_signal = sig;
     free_uid(r);
-    if (!r->exit_event && r->has_cb) {
-        if (res->rc == 0) {
-            res->rc = AIOS_EINTERNAL;
-            snprintf(res->error, sizeof(res->error),
-                     "aios-exec ended without a report (status %lld, signal %d)",
-                     (long long)status, sig);
-        }
-        if (r->killing && !res->term_signal)
-            res->term_signal = SIGKILL;
-    }
     uv_close((uv_handle_t *)p, on_close);
     if (r->timer_open)
         uv_timer_stop(&r->timer);
@@ -697,6 +733,8 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
         args[na++] = (char *)fd_args[i];
     if (warm)
         args[na++] = (char *)"--warm";
+    if (ctx->cfg.timing)
+        args[na++] = (char *)"--timing";
     args[na] = NULL;
     memset(&opts, 0, sizeof(opts));
     opts.exit_cb = on_exit_cb;
@@ -805,6 +843,7 @@ int sbx__attach_call(struct sbx_run *r, const sbx_policy *p, const char *stdin_d
     r->out.cap = p->limits.stdout_cap;
     r->err.cap = p->limits.stderr_cap;
     r->t_start = sbx__now_ms();
+    mark(r, "daemon-call", r->t_start);
     if (r->warm) {
         json_t *full = sbx_policy_to_json(p), *call;
 

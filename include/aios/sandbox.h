@@ -214,6 +214,7 @@ typedef struct sbx_config {
     uid_t uid_base;          /* host uids for tools when root: base.. */
     unsigned uid_count;      /* ..base+count-1 (one per running sandbox) */
     uint64_t kill_grace_ms;  /* daemon timer = wall_ms + this (backstop) */
+    bool timing;             /* collect stage timestamps into detail.timing */
 } sbx_config;
 
 typedef struct sbx_callbacks {

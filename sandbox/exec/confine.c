@@ -178,6 +178,53 @@ static int find_program(xctx *x, char *out, size_t len)
     return AIOS_ENOENT;
 }
 
+/*
+ * Warm mode, after every layer is in place: say ready, take the call from
+ * the policy pipe, tell the outer process the call's wall-clock limit.
+ * Everything here is allowed by the seccomp filter (read, write, memory).
+ */
+static int warm_call(xctx *x)
+{
+    char *line = NULL;
+    uint64_t wall;
+    int rc;
+
+    if (x_send(x->back_wr, XM_READY, NULL, 0) < 0)
+        return AIOS_ECLOSED;
+    if ((rc = x_read_line(x->policy_fd, &line)) < 0)
+        return rc;
+    x_mark(x, "tool-call");
+    rc = x_apply_json(x, line, true);
+    free(line);
+    if (rc < 0)
+        return rc;
+    wall = x->pol.limits.wall_ms;
+    return x_send(x->back_wr, XM_STARTED, &wall, sizeof(wall));
+}
+
+/* The working directory and the program's path; exits when either is
+ * missing (the tool cannot run, the sandbox is fine). */
+static void locate(xctx *x, char *prog, size_t len)
+{
+    if (chdir(x->pol.cwd ? x->pol.cwd : "/work") < 0) {
+        x_error(x, "exec", AIOS_ENOENT, "cannot enter '%s': %s",
+                x->pol.cwd ? x->pol.cwd : "/work", strerror(errno));
+        _exit(X_EXIT_NOEXEC);
+    }
+    if (find_program(x, prog, len) < 0) {
+        x_error(x, "exec", AIOS_ENOENT, "no program '%s' in the sandbox", x->pol.argv[0]);
+        _exit(X_EXIT_NOEXEC);
+    }
+}
+
+/*
+ * Cold: the call is known from the start and the layers go on in the
+ * documented order.  Warm: this process is forked when the sandbox is
+ * built and confines itself completely (ids, capabilities, no_new_privs,
+ * Landlock, seccomp) before the call exists; the call then only adds its
+ * rlimits, environment and working directory before the exec, so nothing
+ * but the exec is left on the call's path.
+ */
 void x_tool_main(xctx *x)
 {
     static char *const empty_env[] = {NULL};
@@ -196,18 +243,11 @@ void x_tool_main(xctx *x)
     x->layers[SBX_L_FDS] = SBX_ST_APPLIED;
     x->layers[SBX_L_ENV] = SBX_ST_APPLIED;  /* execve gets the policy's env only */
 
-    if (chdir(x->pol.cwd ? x->pol.cwd : "/work") < 0) {
-        x_error(x, "exec", AIOS_ENOENT, "cannot enter '%s': %s",
-                x->pol.cwd ? x->pol.cwd : "/work", strerror(errno));
-        _exit(X_EXIT_NOEXEC);
+    if (!x->warm) {
+        locate(x, prog, sizeof(prog));
+        if (apply_rlimits(x) < 0)
+            _exit(X_EXIT_SETUP);
     }
-    if (find_program(x, prog, sizeof(prog)) < 0) {
-        x_error(x, "exec", AIOS_ENOENT, "no program '%s' in the sandbox", x->pol.argv[0]);
-        _exit(X_EXIT_NOEXEC);
-    }
-
-    if (apply_rlimits(x) < 0)
-        _exit(X_EXIT_SETUP);
     /* cgroup: state decided by the outer process */
     if (drop_caps(x) < 0)
         _exit(X_EXIT_SETUP);
@@ -223,6 +263,13 @@ void x_tool_main(xctx *x)
     if (x_seccomp_apply(x) < 0)
         _exit(X_EXIT_SETUP);
     x_mark(x, "tool-seccomp");
+    if (x->warm) {
+        if (warm_call(x) < 0)
+            _exit(X_EXIT_SETUP);
+        locate(x, prog, sizeof(prog));
+        if (apply_rlimits(x) < 0)
+            _exit(X_EXIT_SETUP);
+    }
 
     x_report_layers(x);
     execve(prog, x->pol.argv, x->pol.env ? x->pol.env : empty_env);

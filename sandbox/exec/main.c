@@ -45,7 +45,6 @@
 #include "aios/error.h"
 #include "sandbox/exec/exec_int.h"
 
-#define POLICY_MAX (8u << 20)
 
 static double now_ms(void)
 {
@@ -53,54 +52,6 @@ static double now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Read one line (up to '\n' or EOF) from fd into a malloc'd string. */
-static int read_line(int fd, char **out)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-
-    *out = NULL;
-    if (!buf)
-        return AIOS_ENOMEM;
-    for (;;) {
-        ssize_t r;
-
-        if (len + 1 >= cap) {
-            char *nb;
-
-            if (cap >= POLICY_MAX) {
-                free(buf);
-                return AIOS_ETOOBIG;
-            }
-            nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return AIOS_ENOMEM;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        /* one byte at a time: the warm call follows on the same pipe */
-        r = read(fd, buf + len, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            free(buf);
-            return AIOS_EIO;
-        }
-        if (r == 0 || buf[len] == '\n')
-            break;
-        len++;
-    }
-    buf[len] = '\0';
-    if (len == 0) {
-        free(buf);
-        return AIOS_ECLOSED;
-    }
-    *out = buf;
-    return 0;
 }
 
 /* Parse text as a policy update on top of x->pol (call_only: a warm call,
@@ -219,37 +170,16 @@ typedef struct outer_wait {
     bool killed;
     bool ready;          /* warm: init reported ready */
     bool init_gone;
+    bool started;        /* warm: init took the call (XM_STARTED) */
+    uint64_t wall_ms;    /* warm: the call's wall-clock limit */
     int init_status;
     double t_start;
 } outer_wait;
 
-/*
- * Write the exit event.  Called as soon as init reports the tool's end (init
- * has then already killed and reaped everything else), so the caller does
- * not wait for the namespaces to be torn down; or after init is gone when
- * it never reported (timeout, kill, setup failure).
- */
+/* Write the exit event, unless init already did (see init.c: finish). */
 static void report_exit(xctx *x, outer_wait *w)
 {
-    json_t *ev, *detail = json_object();
-    bool oom = x_cgroup_stats(x, detail);
-    int ws = w->st.wstatus;
-
-    ev = json_pack("{s:s,s:b,s:b,s:b,s:f,s:I,s:f}", "ev", "exit", "timeout", w->timeout,
-                   "killed", w->killed, "oom", oom, "cpu_ms",
-                   (double)(w->st.utime_us + w->st.stime_us) / 1e3, "maxrss_kb",
-                   (json_int_t)w->st.maxrss_kb, "wall_ms", now_ms() - w->t_start);
-    if (w->have_status && WIFEXITED(ws)) {
-        json_object_set_new(ev, "code", json_integer(WEXITSTATUS(ws)));
-    } else if (w->have_status && WIFSIGNALED(ws)) {
-        json_object_set_new(ev, "signal", json_integer(WTERMSIG(ws)));
-    } else if (w->timeout || w->killed) {
-        json_object_set_new(ev, "signal", json_integer(SIGKILL));
-    } else {
-        json_object_set_new(ev, "setup_failed", json_true());
-    }
-    json_object_set_new(ev, "detail", detail);
-    x_event(x, ev);
+    x_report_exit(x, w->have_status, &w->st, w->timeout, w->killed, now_ms() - w->t_start);
     w->reported = true;
 }
 
@@ -267,11 +197,18 @@ static void on_back(xctx *x, outer_wait *w, bool *open)
         memcpy(&w->st, data, sizeof(xstatus));
         w->have_status = true;
         x_mark(x, "status");
-        if (!w->timeout && !w->killed)
-            report_exit(x, w);
+        /* init wrote the exit event itself, straight to the daemon */
+        w->reported = true;
     } else if (type == XM_READY) {
         w->ready = true;
         x_event(x, json_pack("{s:s}", "ev", "ready"));
+    } else if (type == XM_STARTED && len == sizeof(uint64_t)) {
+        uint64_t wall;
+
+        memcpy(&wall, data, sizeof(wall));
+        w->t_start = now_ms();
+        w->started = true;
+        w->wall_ms = wall;
     }
     free(data);
 }
@@ -283,23 +220,19 @@ static void on_back(xctx *x, outer_wait *w, bool *open)
 static void wait_init(xctx *x, pid_t init, int sfd, outer_wait *w)
 {
     double deadline = 0;
-    bool call_sent = !x->warm, back_open = true;
+    bool back_open = true;
 
     if (!x->warm && x->pol.limits.wall_ms)
         deadline = w->t_start + (double)x->pol.limits.wall_ms;
     while (!w->init_gone) {
-        struct pollfd pfd[3];
+        struct pollfd pfd[2];
         int n = 0, timeout = -1, pr;
-        int back_i = -1, pol_i = -1;
+        int back_i = -1;
 
         pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
         if (back_open) {
             back_i = n;
             pfd[n++] = (struct pollfd){.fd = x->back_rd, .events = POLLIN};
-        }
-        if (w->ready && !call_sent) {
-            pol_i = n;
-            pfd[n++] = (struct pollfd){.fd = x->policy_fd, .events = POLLIN};
         }
         if (deadline > 0 && !w->have_status) {
             double left = deadline - now_ms();
@@ -334,22 +267,12 @@ static void wait_init(xctx *x, pid_t init, int sfd, outer_wait *w)
                 }
             }
         }
-        if (back_i >= 0 && (pfd[back_i].revents & (POLLIN | POLLHUP)))
-            on_back(x, w, &back_open);
-        if (pol_i >= 0 && pfd[pol_i].revents) {
-            char *line = NULL;
+        if (back_i >= 0 && (pfd[back_i].revents & (POLLIN | POLLHUP))) {
+            bool was_started = w->started;
 
-            call_sent = true;
-            w->t_start = now_ms();
-            if (read_line(x->policy_fd, &line) < 0 || x_apply_json(x, line, true) < 0 ||
-                x_cgroup_limits(x) < 0 ||
-                x_send(x->sync_wr, XM_CALL, line, (uint32_t)strlen(line)) < 0) {
-                w->killed = true;
-                kill(init, SIGKILL);
-            } else if (x->pol.limits.wall_ms) {
-                deadline = w->t_start + (double)x->pol.limits.wall_ms;
-            }
-            free(line);
+            on_back(x, w, &back_open);
+            if (!was_started && w->started && w->wall_ms)
+                deadline = w->t_start + (double)w->wall_ms;
         }
     }
     if (!w->init_gone) {
@@ -410,6 +333,7 @@ static int probe(void)
     memset(&x, 0, sizeof(x));
     x.status_fd = -1;
     x.ll_fd = -1;
+    x.cg.fd_oom = x.cg.fd_mem_peak = x.cg.fd_pids_peak = -1;
     sbx_policy_init(&x.pol);
     x.pol.require = 0;
     x.is_root = geteuid() == 0;
@@ -449,6 +373,7 @@ int main(int argc, char **argv)
 
     memset(&x, 0, sizeof(x));
     memset(&w, 0, sizeof(w));
+    x.cg.fd_oom = x.cg.fd_mem_peak = x.cg.fd_pids_peak = -1;
     x.status_fd = -1;
     x.policy_fd = 3;
     x.ll_fd = -1;
@@ -486,7 +411,7 @@ int main(int argc, char **argv)
         }
     }
     fcntl(x.policy_fd, F_SETFD, FD_CLOEXEC);
-    if ((rc = read_line(x.policy_fd, &line)) < 0) {
+    if ((rc = x_read_line(x.policy_fd, &line)) < 0) {
         x_error(&x, "policy", rc, "cannot read the policy: %s", aios_strerror(rc));
         goto out;
     }
@@ -535,6 +460,7 @@ int main(int argc, char **argv)
         goto out_cgroup;
     close(x.sync_rd);
     close(x.back_wr);
+    close(x.policy_fd);  /* warm: init reads the call itself */
     x_mark(&x, "cloned");
     if ((x.userns && write_maps(&x, init) < 0) ||
         x_send(x.sync_wr, XM_GO, x.layers, sizeof(x.layers)) < 0 ||

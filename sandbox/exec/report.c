@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "aios/error.h"
@@ -89,6 +90,16 @@ void x_mark(xctx *x, const char *stage)
                          (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6));
 }
 
+/* The layer states known so far, as {name: state}. */
+static json_t *layer_states(const xctx *x)
+{
+    json_t *l = json_object();
+
+    for (int i = 0; l && i < SBX_L_COUNT; i++)
+        json_object_set_new(l, sbx_layer_name(i), json_string(sbx_state_name(x->layers[i])));
+    return l;
+}
+
 int x_error(xctx *x, const char *stage, int code, const char *fmt, ...)
 {
     char msg[512];
@@ -97,8 +108,10 @@ int x_error(xctx *x, const char *stage, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    x_event(x, json_pack("{s:s,s:s,s:s,s:s}", "ev", "error", "stage", stage, "code",
-                         aios_errname(code), "msg", msg));
+    /* with the layers as far as they got, so a failed call still says
+     * which layers held and which did not */
+    x_event(x, json_pack("{s:s,s:s,s:s,s:s,s:o}", "ev", "error", "stage", stage, "code",
+                         aios_errname(code), "msg", msg, "layers", layer_states(x)));
     return code;
 }
 
@@ -116,14 +129,38 @@ int x_layer(xctx *x, int layer, int state, const char *why)
 
 void x_report_layers(xctx *x)
 {
-    json_t *l = json_object(), *d;
+    json_t *l = layer_states(x), *d;
 
-    for (int i = 0; i < SBX_L_COUNT; i++)
-        json_object_set_new(l, sbx_layer_name(i), json_string(sbx_state_name(x->layers[i])));
     d = json_pack("{s:i,s:s,s:I,s:I,s:I}", "landlock_abi", x->landlock_abi, "mode",
                   x->is_root ? "root" : "user", "host_uid", (json_int_t)x->host_uid, "uid",
                   (json_int_t)x->pol.uid, "cgroup", (json_int_t)x->cg.version);
     x_event(x, json_pack("{s:s,s:o,s:o}", "ev", "layers", "layers", l, "detail", d));
+}
+
+void x_report_exit(xctx *x, bool have_status, const xstatus *st, bool timeout, bool killed,
+                   double wall_ms)
+{
+    json_t *ev, *detail = json_object();
+    bool oom = x_cgroup_stats(x, detail);
+    int ws = st->wstatus;
+
+    ev = json_pack("{s:s,s:b,s:b,s:b,s:f,s:I,s:f}", "ev", "exit", "timeout", timeout, "killed",
+                   killed, "oom", oom, "cpu_ms", (double)(st->utime_us + st->stime_us) / 1e3,
+                   "maxrss_kb", (json_int_t)st->maxrss_kb, "wall_ms", wall_ms);
+    if (!ev) {
+        json_decref(detail);
+        return;
+    }
+    if (have_status && WIFEXITED(ws))
+        json_object_set_new(ev, "code", json_integer(WEXITSTATUS(ws)));
+    else if (have_status && WIFSIGNALED(ws))
+        json_object_set_new(ev, "signal", json_integer(WTERMSIG(ws)));
+    else if (timeout || killed)
+        json_object_set_new(ev, "signal", json_integer(SIGKILL));
+    else
+        json_object_set_new(ev, "setup_failed", json_true());
+    json_object_set_new(ev, "detail", detail);
+    x_event(x, ev);
 }
 
 int x_send(int fd, uint32_t type, const void *data, uint32_t len)
@@ -182,4 +219,66 @@ void x_reset_signals(void)
             signal(s, SIG_DFL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+#define POLICY_MAX (8u << 20)
+
+/*
+ * Read one line (up to '\n' or EOF) from fd into a malloc'd string, in
+ * chunks.  The protocol never puts anything after a line before we answer
+ * it (the daemon sends a warm call only after "ready"), so bytes after the
+ * newline are an error rather than something to keep.
+ */
+int x_read_line(int fd, char **out)
+{
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap), *nl = NULL;
+
+    *out = NULL;
+    if (!buf)
+        return AIOS_ENOMEM;
+    while (!nl) {
+        ssize_t r;
+
+        if (len + 4096 + 1 > cap) {
+            char *nb;
+
+            if (cap >= POLICY_MAX) {
+                free(buf);
+                return AIOS_ETOOBIG;
+            }
+            nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return AIOS_ENOMEM;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            return AIOS_EIO;
+        }
+        if (r == 0)
+            break;
+        nl = memchr(buf + len, '\n', (size_t)r);
+        len += (size_t)r;
+    }
+    if (nl) {
+        if ((size_t)(nl - buf) + 1 != len) {
+            free(buf);
+            return AIOS_EPROTO;
+        }
+        len = (size_t)(nl - buf);
+    }
+    buf[len] = '\0';
+    if (len == 0) {
+        free(buf);
+        return AIOS_ECLOSED;
+    }
+    *out = buf;
+    return 0;
 }
