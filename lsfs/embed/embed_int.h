@@ -123,6 +123,13 @@ typedef struct lsfs__kernels {
     void (*qk)(const float *q, const float *kt, int hd, int ld, int n, float *scores);
     /* out[d] = sum_j p[j] * v[j*ldv + d] for d < hd */
     void (*pv)(const float *p, const float *v, int ldv, int n, int hd, float *out);
+    /* qk for 4 queries q[r*ldq ..] into scores[r*lds ..] (r < 4); scores past
+     * n up to the next multiple of 16 may be written (kt rows are ld long) */
+    void (*qk4)(const float *q, int ldq, const float *kt, int hd, int ld, int n, float *scores,
+                int lds);
+    /* pv for 4 rows of weights p[r*ldp ..] into out[r*ldo ..] (r < 4) */
+    void (*pv4)(const float *p, int ldp, const float *v, int ldv, int n, int hd, float *out,
+                int ldo);
     /* dot product of two float vectors */
     float (*dot)(const float *a, const float *b, int n);
     /* out[i] = dot(q, base + i*dim) for i < n (contiguous rows) */

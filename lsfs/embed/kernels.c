@@ -115,6 +115,20 @@ static void scalar_pv(const float *p, const float *v, int ldv, int n, int hd, fl
             out[d] += p[j] * v[(size_t)j * ldv + d];
 }
 
+static void scalar_qk4(const float *q, int ldq, const float *kt, int hd, int ld, int n,
+                       float *scores, int lds)
+{
+    for (int r = 0; r < 4; r++)
+        scalar_qk(q + (size_t)r * ldq, kt, hd, ld, n, scores + (size_t)r * lds);
+}
+
+static void scalar_pv4(const float *p, int ldp, const float *v, int ldv, int n, int hd,
+                       float *out, int ldo)
+{
+    for (int r = 0; r < 4; r++)
+        scalar_pv(p + (size_t)r * ldp, v, ldv, n, hd, out + (size_t)r * ldo);
+}
+
 static float scalar_dot(const float *a, const float *b, int n)
 {
     float acc = 0.0f;
@@ -323,6 +337,66 @@ AVX2 static void avx2_pv(const float *p, const float *v, int ldv, int n, int hd,
     _mm256_storeu_ps(out + 8, _mm256_add_ps(a1, b1));
     _mm256_storeu_ps(out + 16, _mm256_add_ps(a2, b2));
     _mm256_storeu_ps(out + 24, _mm256_add_ps(a3, b3));
+}
+
+/* Scores of 4 queries against 16 keys per step: 8 independent FMA chains,
+ * each key load shared by the 4 queries. */
+AVX2 static void avx2_qk4(const float *q, int ldq, const float *kt, int hd, int ld, int n,
+                          float *scores, int lds)
+{
+    for (int j = 0; j < n; j += 16) {
+        __m256 a[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r][0] = a[r][1] = _mm256_setzero_ps();
+        for (int d = 0; d < hd; d++) {
+            const float *row = kt + (size_t)d * ld + j;
+            __m256 k0 = _mm256_loadu_ps(row), k1 = _mm256_loadu_ps(row + 8);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m256 qd = _mm256_broadcast_ss(q + (size_t)r * ldq + d);
+                a[r][0] = _mm256_fmadd_ps(qd, k0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(qd, k1, a[r][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            _mm256_storeu_ps(scores + (size_t)r * lds + j, a[r][0]);
+            _mm256_storeu_ps(scores + (size_t)r * lds + j + 8, a[r][1]);
+        }
+    }
+}
+
+/* Weighted sums of V rows for 4 queries, 16 output columns per pass: each V
+ * load is shared by the 4 queries, 8 independent FMA chains. */
+AVX2 static void avx2_pv4(const float *p, int ldp, const float *v, int ldv, int n, int hd,
+                          float *out, int ldo)
+{
+    if (hd % 16 != 0) {
+        scalar_pv4(p, ldp, v, ldv, n, hd, out, ldo);
+        return;
+    }
+    for (int c = 0; c < hd; c += 16) {
+        __m256 a[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r][0] = a[r][1] = _mm256_setzero_ps();
+        for (int j = 0; j < n; j++) {
+            const float *vr = v + (size_t)j * ldv + c;
+            __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m256 pj = _mm256_broadcast_ss(p + (size_t)r * ldp + j);
+                a[r][0] = _mm256_fmadd_ps(pj, v0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(pj, v1, a[r][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            _mm256_storeu_ps(out + (size_t)r * ldo + c, a[r][0]);
+            _mm256_storeu_ps(out + (size_t)r * ldo + c + 8, a[r][1]);
+        }
+    }
 }
 
 AVX2 static float avx2_dot(const float *a, const float *b, int n)
@@ -576,11 +650,11 @@ AVX512 static void avx512_linear(const lsfs__linear *l, const float *x, int T, f
  * reuses the AVX2 element-wise and attention kernels (not the bottleneck). */
 static const lsfs__kernels kernel_table[] = {
     {"avx512", avx512_supported, avx512_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv,
-     avx512_dot, avx512_dot_many},
-    {"avx2", avx2_supported, avx2_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv, avx2_dot,
-     avx2_dot_many},
+     avx2_qk4, avx2_pv4, avx512_dot, avx512_dot_many},
+    {"avx2", avx2_supported, avx2_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv, avx2_qk4,
+     avx2_pv4, avx2_dot, avx2_dot_many},
     {"scalar", scalar_supported, scalar_linear, scalar_gelu, scalar_softmax, scalar_qk, scalar_pv,
-     scalar_dot, scalar_dot_many},
+     scalar_qk4, scalar_pv4, scalar_dot, scalar_dot_many},
 };
 
 const lsfs__kernels *lsfs__kernels_pick(const char *name)
