@@ -252,23 +252,6 @@ void lsfs__bert_scratch_free(lsfs__bert_scratch *s)
 
 /* ---- forward ------------------------------------------------------------------- */
 
-/* x[D] = LayerNorm(x + r) * g + b (r may be NULL). */
-static void add_layernorm(float *x, const float *r, const float *g, const float *b, int D, float eps)
-{
-    if (r)
-        for (int i = 0; i < D; i++)
-            x[i] += r[i];
-    float mean = 0.0f, var = 0.0f;
-    for (int i = 0; i < D; i++)
-        mean += x[i];
-    mean /= (float)D;
-    for (int i = 0; i < D; i++)
-        var += (x[i] - mean) * (x[i] - mean);
-    float inv = 1.0f / sqrtf(var / (float)D + eps);
-    for (int i = 0; i < D; i++)
-        x[i] = (x[i] - mean) * inv * g[i] + b[i];
-}
-
 /*
  * Self-attention of one text of L tokens starting at row off, all heads:
  * ctx[off+i][h*hd .. ] = softmax(q_i K^T / sqrt(hd)) V for head h.
@@ -332,7 +315,7 @@ void lsfs__bert_forward(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_
             const float *pe = m->pos_emb + (size_t)p * D;
             for (int i = 0; i < D; i++)
                 x[i] = te[i] + pe[i] + m->type_emb[i];
-            add_layernorm(x, NULL, m->emb_ln_g, m->emb_ln_b, D, c->ln_eps);
+            k->layernorm(x, NULL, m->emb_ln_g, m->emb_ln_b, D, c->ln_eps);
         }
     }
 
@@ -343,8 +326,8 @@ void lsfs__bert_forward(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_
             attention(m, k, s, off, seq_len[q]);          /* [T][D] ctx */
         k->linear(&L->attn_out, s->ctx, T, s->tmp);      /* [T][D] */
         for (int t = 0; t < T; t++)
-            add_layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln1_g, L->ln1_b, D,
-                          c->ln_eps);
+            k->layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln1_g, L->ln1_b, D,
+                         c->ln_eps);
         /* Feed-forward in row blocks so the [rows][F] activation stays in cache. */
         for (int t0 = 0; t0 < T; t0 += LSFS_FFN_ROWS) {
             int rows = T - t0 < LSFS_FFN_ROWS ? T - t0 : LSFS_FFN_ROWS;
@@ -353,8 +336,8 @@ void lsfs__bert_forward(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_
             k->linear(&L->ffn_down, s->h, rows, s->tmp + (size_t)t0 * D); /* [rows][D] */
         }
         for (int t = 0; t < T; t++)
-            add_layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln2_g, L->ln2_b, D,
-                          c->ln_eps);
+            k->layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln2_g, L->ln2_b, D,
+                         c->ln_eps);
     }
 
     /* Mean pooling over each text's tokens, then L2 normalisation. */

@@ -117,6 +117,8 @@ typedef struct lsfs__kernels {
     void (*linear)(const lsfs__linear *l, const float *x, int T, float *y);
     /* x[i] = gelu_erf(x[i]) */
     void (*gelu)(float *x, size_t n);
+    /* x[D] = LayerNorm(x + r) * g + b; r may be NULL */
+    void (*layernorm)(float *x, const float *r, const float *g, const float *b, int D, float eps);
     /* softmax in place over n entries */
     void (*softmax)(float *x, int n);
     /* scores[j] = sum_d q[d] * kt[d*ld + j] for j < n (kt is [hd][ld]) */

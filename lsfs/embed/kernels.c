@@ -83,6 +83,23 @@ static void scalar_gelu(float *x, size_t n)
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 }
 
+static void scalar_layernorm(float *x, const float *r, const float *g, const float *b, int D,
+                             float eps)
+{
+    if (r)
+        for (int i = 0; i < D; i++)
+            x[i] += r[i];
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < D; i++)
+        mean += x[i];
+    mean /= (float)D;
+    for (int i = 0; i < D; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    float inv = 1.0f / sqrtf(var / (float)D + eps);
+    for (int i = 0; i < D; i++)
+        x[i] = (x[i] - mean) * inv * g[i] + b[i];
+}
+
 static void scalar_softmax(float *x, int n)
 {
     float mx = -INFINITY, sum = 0.0f;
@@ -222,6 +239,35 @@ AVX2 static void avx2_gelu(float *x, size_t n)
     }
     for (; i < n; i++)
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+/* Two passes as the scalar one (mean, then centred variance), 8 lanes wide. */
+AVX2 static void avx2_layernorm(float *x, const float *r, const float *g, const float *b, int D,
+                                float eps)
+{
+    if (D % 8 != 0) {
+        scalar_layernorm(x, r, g, b, D, eps);
+        return;
+    }
+    __m256 s = _mm256_setzero_ps();
+    for (int i = 0; i < D; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (r) {
+            v = _mm256_add_ps(v, _mm256_loadu_ps(r + i));
+            _mm256_storeu_ps(x + i, v);
+        }
+        s = _mm256_add_ps(s, v);
+    }
+    __m256 mean = _mm256_set1_ps(hsum256(s) / (float)D), q = _mm256_setzero_ps();
+    for (int i = 0; i < D; i += 8) {
+        __m256 c = _mm256_sub_ps(_mm256_loadu_ps(x + i), mean);
+        q = _mm256_fmadd_ps(c, c, q);
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sqrtf(hsum256(q) / (float)D + eps));
+    for (int i = 0; i < D; i += 8) {
+        __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mean), inv);
+        _mm256_storeu_ps(x + i, _mm256_fmadd_ps(c, _mm256_loadu_ps(g + i), _mm256_loadu_ps(b + i)));
+    }
 }
 
 AVX2 static void avx2_softmax(float *x, int n)
@@ -649,12 +695,12 @@ AVX512 static void avx512_linear(const lsfs__linear *l, const float *x, int T, f
 /* Best first: "auto" takes the first row the CPU supports.  The AVX-512 row
  * reuses the AVX2 element-wise and attention kernels (not the bottleneck). */
 static const lsfs__kernels kernel_table[] = {
-    {"avx512", avx512_supported, avx512_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv,
-     avx2_qk4, avx2_pv4, avx512_dot, avx512_dot_many},
-    {"avx2", avx2_supported, avx2_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv, avx2_qk4,
-     avx2_pv4, avx2_dot, avx2_dot_many},
-    {"scalar", scalar_supported, scalar_linear, scalar_gelu, scalar_softmax, scalar_qk, scalar_pv,
-     scalar_qk4, scalar_pv4, scalar_dot, scalar_dot_many},
+    {"avx512", avx512_supported, avx512_linear, avx2_gelu, avx2_layernorm, avx2_softmax,
+     avx2_qk, avx2_pv, avx2_qk4, avx2_pv4, avx512_dot, avx512_dot_many},
+    {"avx2", avx2_supported, avx2_linear, avx2_gelu, avx2_layernorm, avx2_softmax, avx2_qk,
+     avx2_pv, avx2_qk4, avx2_pv4, avx2_dot, avx2_dot_many},
+    {"scalar", scalar_supported, scalar_linear, scalar_gelu, scalar_layernorm, scalar_softmax,
+     scalar_qk, scalar_pv, scalar_qk4, scalar_pv4, scalar_dot, scalar_dot_many},
 };
 
 const lsfs__kernels *lsfs__kernels_pick(const char *name)
