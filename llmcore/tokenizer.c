@@ -779,11 +779,22 @@ static inline bool c_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
+/* Whether [at, at+len) touches one of the untrusted spans. */
+static bool in_untrusted(const llm_text_span *unt, size_t n_unt, size_t at, size_t len)
+{
+    for (size_t i = 0; i < n_unt; i++) {
+        if (at < unt[i].off + unt[i].len && unt[i].off < at + len)
+            return true;
+    }
+    return false;
+}
+
 /* Split every occurrence of special token id out of the raw fragments of
  * *cur (leftmost first, without overlaps), into *next.  Tokens flagged
- * LSTRIP / RSTRIP swallow the ASCII whitespace before / after them. */
-static int split_one(const llm_tokenizer *t, const char *text, int32_t id, frags *cur,
-                     frags *next)
+ * LSTRIP / RSTRIP swallow the ASCII whitespace before / after them.  With
+ * trusted_only, occurrences touching an untrusted span stay text. */
+static int split_one(const llm_tokenizer *t, const char *text, int32_t id, bool trusted_only,
+                     const llm_text_span *unt, size_t n_unt, frags *cur, frags *next)
 {
     const char *tt = tok_text(t, id);
     size_t tl = t->text_len[id];
@@ -793,41 +804,48 @@ static int split_one(const llm_tokenizer *t, const char *text, int32_t id, frags
     next->n = 0;
     for (size_t i = 0; i < cur->n && rc == 0; i++) {
         frag f = cur->v[i];
+        size_t start, end, search;
         const char *m;
 
         if (f.id >= 0 || f.len < tl) {
             rc = frag_push(next, f);
             continue;
         }
-        while (rc == 0 && f.len >= tl && (m = memmem(text + f.off, f.len, tt, tl))) {
-            size_t at = (size_t)(m - text), left = at - f.off;
+        start = search = f.off;
+        end = f.off + f.len;
+        while (rc == 0 && search + tl <= end && (m = memmem(text + search, end - search, tt, tl))) {
+            size_t at = (size_t)(m - text), left = at - start;
 
+            if (trusted_only && in_untrusted(unt, n_unt, at, tl)) {
+                search = at + 1;
+                continue;
+            }
             if (attr & LLM_TOKATTR_LSTRIP) {
-                while (left > 0 && c_space(text[f.off + left - 1]))
+                while (left > 0 && c_space(text[start + left - 1]))
                     left--;
             }
             if (left > 0)
-                rc = frag_push(next, (frag){.off = f.off, .len = left, .id = -1});
+                rc = frag_push(next, (frag){.off = start, .len = left, .id = -1});
             if (rc == 0)
                 rc = frag_push(next, (frag){.off = at, .len = tl, .id = id});
-            f.len -= at + tl - f.off;
-            f.off = at + tl;
+            start = at + tl;
             if (attr & LLM_TOKATTR_RSTRIP) {
-                while (f.len > 0 && c_space(text[f.off])) {
-                    f.off++;
-                    f.len--;
-                }
+                while (start < end && c_space(text[start]))
+                    start++;
             }
+            search = start;
         }
-        if (rc == 0 && f.len > 0)
-            rc = frag_push(next, f);
+        if (rc == 0 && end > start)
+            rc = frag_push(next, (frag){.off = start, .len = end - start, .id = -1});
     }
     return rc;
 }
 
-/* The input as raw fragments and special tokens. */
+/* The input as raw fragments and special tokens.  Control and unknown
+ * tokens are split out only with parse_special, and then not inside the
+ * untrusted spans. */
 static int partition(const llm_tokenizer *t, const char *text, size_t len, bool parse_special,
-                     frags *out)
+                     const llm_text_span *unt, size_t n_unt, frags *out)
 {
     frags a = {0}, b = {0};
     int rc = 0;
@@ -836,19 +854,19 @@ static int partition(const llm_tokenizer *t, const char *text, size_t len, bool 
         goto out;
     for (size_t i = 0; i < t->n_special && a.n; i++) {
         int32_t id = t->special[i];
-
-        if (!parse_special && (t->attr[id] & (LLM_TOKATTR_CONTROL | LLM_TOKATTR_UNKNOWN)))
-            continue;
-        /* cheap test before rebuilding the list */
+        bool ctl = (t->attr[id] & (LLM_TOKATTR_CONTROL | LLM_TOKATTR_UNKNOWN)) != 0;
         bool any = false;
 
+        if (!parse_special && ctl)
+            continue;
+        /* cheap test before rebuilding the list */
         for (size_t k = 0; k < a.n && !any; k++) {
             any = a.v[k].id < 0 && a.v[k].len >= t->text_len[id] &&
                   memmem(text + a.v[k].off, a.v[k].len, tok_text(t, id), t->text_len[id]);
         }
         if (!any)
             continue;
-        rc = split_one(t, text, id, &a, &b);
+        rc = split_one(t, text, id, ctl && n_unt > 0, unt, n_unt, &a, &b);
         if (rc)
             goto out;
         frags tmp = a;
@@ -864,8 +882,9 @@ out:
     return rc;
 }
 
-int llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool add_special,
-                 bool parse_special, int32_t **ids, size_t *n)
+static int tokenize_common(const llm_tokenizer *t, const char *text, size_t len, bool add_special,
+                           bool parse_special, const llm_text_span *unt, size_t n_unt,
+                           int32_t **ids, size_t *n)
 {
     tok_ids out = {0};
     frags fr = {0};
@@ -878,7 +897,7 @@ int llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool add_
         *n = 0;
     if (!t || !ids || !n || (!text && len))
         return AIOS_EINVAL;
-    rc = partition(t, text, len, parse_special, &fr);
+    rc = partition(t, text, len, parse_special, unt, n_unt, &fr);
     if (rc)
         goto out;
     if (add_special && t->add_bos && t->bos >= 0)
@@ -906,6 +925,21 @@ out:
     *ids = out.v;
     *n = out.n;
     return 0;
+}
+
+int llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool add_special,
+                 bool parse_special, int32_t **ids, size_t *n)
+{
+    return tokenize_common(t, text, len, add_special, parse_special, NULL, 0, ids, n);
+}
+
+int llm_tokenize_trusted(const llm_tokenizer *t, const char *text, size_t len,
+                         const llm_text_span *untrusted, size_t n_untrusted, bool add_special,
+                         int32_t **ids, size_t *n)
+{
+    if (n_untrusted && !untrusted)
+        return AIOS_EINVAL;
+    return tokenize_common(t, text, len, add_special, true, untrusted, n_untrusted, ids, n);
 }
 
 /* ---- pieces and detokenizing -------------------------------------------- */
