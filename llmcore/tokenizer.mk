@@ -5,3 +5,8 @@ EXTRA_MODEL_TARGETS += $(AIOS_DATA)/vocabs/.done
 
 $(AIOS_DATA)/vocabs/.done: scripts/fetch_vocabs.sh
 	./scripts/fetch_vocabs.sh "$(AIOS_DATA)"
+
+# bench/tokenizer: the tokenizer benchmark tool (run by bench/tokenizer/run.sh)
+PROGRAMS += tokbench
+tokbench_MAIN := bench/tokenizer/tokbench.c
+tokbench_MODULES := common llmcore

@@ -52,11 +52,16 @@ int llm__strmap_put(tok_strmap *m, const char *key, uint32_t len, int32_t val, b
 /* Value of key, or -1. */
 int32_t llm__strmap_get(const tok_strmap *m, const char *key, size_t len);
 
-/* (int32, int32) -> (rank, result id); the BPE merge table by token ids. */
+/* (int32, int32) -> (rank, result id); the BPE merge table by token ids.
+ * One 16-byte slot per entry, so a lookup touches one cache line. */
 typedef struct {
-    uint64_t *key;      /* (left << 32 | right); UINT64_MAX = empty */
-    int32_t *rank;
-    int32_t *result;    /* id of the merged text, -1 if not a token */
+    uint64_t key;       /* (left << 32 | right); UINT64_MAX = empty */
+    int32_t rank;
+    int32_t result;     /* id of the merged text, -1 if not a token */
+} tok_pair;
+
+typedef struct {
+    tok_pair *slot;
     uint32_t mask;
 } tok_pairmap;
 

@@ -436,6 +436,8 @@ def vocab_fixture(name, path, strings, stride):
         if cat in ("invalid_utf8", "hand_bytes"):
             joined = b"".join(pieces_pl[t] for t in ids)
             san[str(i)] = joined.decode("utf-8", "replace").encode("utf-8").hex()
+    # every string joined into one long text (~250 KB): the long-input path
+    joined = v.tokenize(b"\n".join(x for _, x in strings), False, False)
     attrs = [llama_cpp.llama_vocab_get_attr(v.vocab, t) for t in range(nv)]
     runs = []
     for t, at in enumerate(attrs):
@@ -468,6 +470,8 @@ def vocab_fixture(name, path, strings, stride):
         "b": b,
         "d": d,
         "d_upto": d_upto,
+        "joined": {"n_ids": len(joined),
+                   "fnv": fnv1a64(t.to_bytes(4, "little", signed=True) for t in joined)},
         "stream": san,
     }
     v.close()

@@ -1,0 +1,1 @@
+build-asan/kernel/main.o: kernel/main.c
