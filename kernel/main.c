@@ -1,7 +1,10 @@
-/* main.c - aiosd entry point (being written). */
-#include <stdio.h>
-int main(void)
+/*
+ * main.c - the aiosd program: everything lives in kernel/daemon.c so that
+ * tests can link the whole kernel as a library.
+ */
+#include "kernel/kern_int.h"
+
+int main(int argc, char **argv)
 {
-    fprintf(stderr, "aiosd: under construction\n");
-    return 1;
+    return kern_main(argc, argv);
 }
