@@ -710,6 +710,22 @@ int llm_tokenizer_from_gguf(const llm_gguf *g, llm_tokenizer **out, char *err, s
         if (t->byte_token[i] < 0)
             t->byte_token[i] = t->raw_token[i];
     }
+    if (t->kind == LLM_VOCAB_SPM) {
+        t->spm_split = true;
+        for (i = 0; i < t->n_vocab && t->spm_split; i++) {
+            const char *s = tok_text(t, (int32_t)i), *m = s;
+            size_t l = t->text_len[i];
+
+            /* a "▁" (E2 96 81) preceded by anything but another "▁" */
+            while ((m = memmem(m, l - (size_t)(m - s), "\xe2\x96\x81", 3))) {
+                if (m != s && !(m - s >= 3 && memcmp(m - 3, "\xe2\x96\x81", 3) == 0)) {
+                    t->spm_split = false;
+                    break;
+                }
+                m += 3;
+            }
+        }
+    }
     t->chat_template = llm_gguf_dup_str(g, "tokenizer.chat_template");
     *out = t;
     return 0;

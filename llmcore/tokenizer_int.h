@@ -142,6 +142,7 @@ struct llm_tokenizer {
     int32_t bos, eos, eot, eom, unk, pad, sep;
     int32_t fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
     bool add_bos, add_eos, add_space_prefix, clean_spaces, ignore_merges;
+    bool spm_split;             /* SPM: no token has "▁" after another character */
 
     int32_t bl_token[256];      /* BPE: id of the byte-level char of byte b */
     int32_t raw_token[256];     /* id of the one-byte text b (BPE fallback) */
