@@ -136,6 +136,7 @@ struct llm_tokenizer {
 
     int32_t *special;           /* split-out candidates, longest text first */
     size_t n_special;
+    bool special_first[256];    /* bytes some special token starts with */
     int32_t *eog;               /* ascending */
     size_t n_eog;
 
