@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "aios/error.h"
+#include "aios/log.h"
 #include "llmcore/gguf.h"
 #include "llmcore/tokenizer.h"
 #include "llmcore/tokenizer_int.h"
@@ -319,6 +320,80 @@ Test(tokenizer, bpe_merge_order, .timeout = 10)
     t = tiny_bpe(m4, 1);
     ids_are(t, "a a", (int32_t[]){0, 9}, 2);
     llm_tokenizer_free(t);
+}
+
+/* A corrupted vocabulary must be refused or give a tokenizer that works:
+ * every byte of a small BPE file set to a few values, then everything
+ * used.  (Run under `make asan` this also checks every access.) */
+Test(tokenizer, corrupt_vocab_never_crashes, .timeout = 120)
+{
+    static const char *const toks[] = {"a", "b", "\xc4\xa0", "ab", "<|end|>", "<x>"};
+    static const int32_t types[] = {1, 1, 1, 1, 3, 4};
+    static const char *const merges[] = {"a b", "\xc4\xa0 a"};
+    static const unsigned char vals[] = {0x00, 0x01, 0x20, 0x7f, 0xc4, 0xff};
+    /* thousands of small files: tmpfs when there is one */
+    char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/aios-tokc-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    fd = mkstemp(path);
+    buf b = {0};
+    size_t accepted = 0;
+
+    cr_assert(fd >= 0);
+    close(fd);
+    aios_log_set_level(AIOS_LOG_ERROR);   /* corrupt ids are warned about */
+    header(&b, 6);
+    kv_str(&b, "tokenizer.ggml.model", "gpt2");
+    kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
+    kv_strs(&b, "tokenizer.ggml.tokens", toks, 6);
+    kv_i32s(&b, "tokenizer.ggml.token_type", types, 6);
+    kv_strs(&b, "tokenizer.ggml.merges", merges, 2);
+    kv_u32(&b, "tokenizer.ggml.eos_token_id", 4);
+    for (size_t i = 24; i < b.n; i++) {
+        for (size_t v = 0; v < sizeof(vals); v++) {
+            unsigned char old = b.b[i];
+            llm_gguf *g;
+            llm_tokenizer *t;
+            char err[256];
+            FILE *f;
+
+            b.b[i] = vals[v];
+            f = fopen(path, "wb");
+            cr_assert_eq(fwrite(b.b, 1, b.n, f), b.n);
+            fclose(f);
+            b.b[i] = old;
+            if (llm_gguf_open(path, &g, err, sizeof(err)) != 0)
+                continue;
+            if (llm_tokenizer_from_gguf(g, &t, err, sizeof(err)) == 0) {
+                static const char text[] = "ab a<|end|><x> b\xff\xc4";
+                int32_t *ids;
+                size_t n, tl;
+                char *back;
+
+                accepted++;
+                for (int mode = 0; mode < 4; mode++) {
+                    cr_assert_eq(llm_tokenize(t, text, sizeof(text) - 1, mode & 1, mode & 2, &ids, &n), 0);
+                    cr_assert_eq(llm_detokenize(t, ids, n, mode & 1, &back, &tl), 0);
+                    free(back);
+                    free(ids);
+                }
+                for (int32_t id = 0; id < (int32_t)llm_tokenizer_n_vocab(t); id++) {
+                    const char *p;
+                    size_t pl;
+
+                    cr_assert_eq(llm_token_piece(t, id, true, &p, &pl), 0);
+                }
+                llm_tokenizer_free(t);
+            } else {
+                cr_assert(err[0], "refused without a message");
+            }
+            llm_gguf_close(g);
+        }
+    }
+    unlink(path);
+    free(b.b);
+    cr_expect_gt(accepted, 100);
 }
 
 /* SentencePiece: highest score first, byte fallback, prefix space. */
