@@ -1,1 +1,0 @@
-build-asan/kernel/main.o: kernel/main.c
