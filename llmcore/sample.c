@@ -323,6 +323,28 @@ static inline bool before(const cand *a, const cand *b)
     return a->v > b->v || (a->v == b->v && a->id < b->id);
 }
 
+/* Partition c[lo..hi) around a median-of-three pivot: returns st with
+ * c[lo..st) ranking before c[st] and c[st+1..hi) after it. */
+static size_t partition(cand *c, size_t lo, size_t hi)
+{
+    size_t mid = lo + (hi - lo) / 2, st = lo;
+    cand *a = &c[lo], *b = &c[mid], *z = &c[hi - 1], t;
+
+    if (before(b, a)) { t = *a; *a = *b; *b = t; }
+    if (before(z, a)) { t = *a; *a = *z; *z = t; }
+    if (before(z, b)) { t = *b; *b = *z; *z = t; }
+    t = *b; *b = *z; *z = t; /* the median is the pivot, at hi-1 */
+    cand piv = c[hi - 1];
+    for (size_t i = lo; i < hi - 1; i++) {
+        if (before(&c[i], &piv)) {
+            t = c[i]; c[i] = c[st]; c[st] = t;
+            st++;
+        }
+    }
+    t = c[st]; c[st] = c[hi - 1]; c[hi - 1] = t;
+    return st;
+}
+
 /* Partition c[0..n) so that c[0..k) are the k best (unordered). */
 static void select_top(cand *c, size_t n, size_t k)
 {
@@ -331,22 +353,7 @@ static void select_top(cand *c, size_t n, size_t k)
     if (k == 0 || k >= n)
         return;
     while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        /* median of three as pivot, moved to hi-1 */
-        cand *a = &c[lo], *b = &c[mid], *z = &c[hi - 1], t;
-        if (before(b, a)) { t = *a; *a = *b; *b = t; }
-        if (before(z, a)) { t = *a; *a = *z; *z = t; }
-        if (before(z, b)) { t = *b; *b = *z; *z = t; }
-        t = *b; *b = *z; *z = t; /* pivot (the median) at hi-1 */
-        cand piv = c[hi - 1];
-        size_t st = lo;
-        for (size_t i = lo; i < hi - 1; i++) {
-            if (before(&c[i], &piv)) {
-                t = c[i]; c[i] = c[st]; c[st] = t;
-                st++;
-            }
-        }
-        t = c[st]; c[st] = c[hi - 1]; c[hi - 1] = t;
+        size_t st = partition(c, lo, hi);
         if (st == k || st + 1 == k)
             return;
         if (st > k)
@@ -356,10 +363,32 @@ static void select_top(cand *c, size_t n, size_t k)
     }
 }
 
-static int cmp_cand(const void *a, const void *b)
+/*
+ * Top-p without sorting: reorder c[0..n) (c[i].v = probability mass) so
+ * that c[0..k) are the best k candidates for the smallest k whose mass
+ * reaches want; returns k.  Expected linear time.
+ */
+static size_t select_mass(cand *c, size_t n, double want)
 {
-    const cand *x = a, *y = b;
-    return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+    size_t lo = 0, hi = n;
+
+    while (hi > lo) {
+        if (hi - lo == 1)
+            return lo + 1;
+        size_t st = partition(c, lo, hi);
+        double m = 0;
+        for (size_t i = lo; i < st; i++)
+            m += c[i].v;
+        if (m >= want && st > lo) {
+            hi = st;
+            continue;
+        }
+        if (m + c[st].v >= want)
+            return st + 1;
+        want -= m + c[st].v;
+        lo = st + 1;
+    }
+    return lo ? lo : 1;
 }
 
 /*
@@ -469,23 +498,9 @@ static int process(llm_sampler *s, const float *logits, const uint32_t *mask, ca
         sum += c[i].v;
     }
 
-    /* top-p: the smallest head (by probability) holding top_p of the mass */
+    /* top-p: the smallest set of best candidates holding top_p of the mass */
     if (p->top_p < 1.0f) {
-        double want = (double)p->top_p * sum;
-        size_t m = n < 64 ? n : 64;
-        for (;;) {
-            select_top(c, n, m);
-            qsort(c, m, sizeof(cand), cmp_cand);
-            double cum = 0;
-            size_t k = 0;
-            while (k < m && cum < want)
-                cum += c[k++].v;
-            if (cum >= want || m == n) {
-                n = k ? k : 1;
-                break;
-            }
-            m = m * 4 < n ? m * 4 : n;
-        }
+        n = select_mass(c, n, (double)p->top_p * sum);
         sum = 0;
         for (size_t i = 0; i < n; i++)
             sum += c[i].v;

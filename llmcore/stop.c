@@ -185,7 +185,27 @@ static size_t safe_end(const char *buf, size_t e)
     return e;
 }
 
-/* Append p[0..n) to s->out with every invalid byte replaced by U+FFFD. */
+/* Bytes of p[0..n) that begin a well-formed sequence (lead plus fitting
+ * continuation bytes), at least 1: one U+FFFD replaces them (the "maximal
+ * subpart" practice of Unicode). */
+static size_t bad_prefix(const uint8_t *p, size_t n)
+{
+    int k = seq_len(p[0]);
+    size_t i = 1;
+
+    if (k <= 1)
+        return 1;
+    uint8_t tmp[4] = {p[0], 0x80, 0x80, 0x80};
+    while (i < (size_t)k && i < n) {
+        tmp[i] = p[i];
+        if (!seq_ok(tmp, (int)i + 1))
+            break;
+        i++;
+    }
+    return i;
+}
+
+/* Append p[0..n) to s->out with ill-formed sequences replaced by U+FFFD. */
 static bool put_clean(llm_stop *s, const char *buf, size_t n)
 {
     const uint8_t *p = (const uint8_t *)buf;
@@ -201,7 +221,7 @@ static bool put_clean(llm_stop *s, const char *buf, size_t n)
         } else {
             memcpy(s->out + s->n_out, "\xef\xbf\xbd", 3);
             s->n_out += 3;
-            i++;
+            i += bad_prefix(p + i, n - i);
         }
     }
     return true;
