@@ -7,3 +7,4 @@ EXTRA_LIBS += -lxxhash
 PROGRAMS += llmbench
 llmbench_MAIN := bench/llm/llmbench.c
 llmbench_MODULES := common llmcore
+include llmcore/serve.mk

@@ -1,0 +1,3 @@
+# llmcore/serve.mk - what the LLM service (engine, scheduler, snapshots,
+# prefix cache) adds to the llmcore module: zstd for snapshot files.
+EXTRA_LIBS += -lzstd
