@@ -946,6 +946,8 @@ static int admit(llm_engine *e, eng_req *r)
         if (llm_kv_seq_len(e->kv, r->seq) > img_kv && (rc = llm_kv_seq_truncate(e->kv, r->seq, img_kv)) < 0)
             goto out;
         r->n_kv = img_kv;
+        if (!r->started)
+            r->cached_tokens = img_kv;   /* a context's state counts as cached prompt */
         r->restores++;
         e->restores++;
         if (on_disk) {

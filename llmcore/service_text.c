@@ -12,6 +12,7 @@
 
 #include "aios/error.h"
 #include "llmcore/gguf.h"
+#include "llmcore/service_bpe.h"
 #include "llmcore/service_text.h"
 #include "llmcore/vocab_bytes.h"
 
@@ -26,6 +27,7 @@ typedef struct special_name {
 struct llm_text {
     llm_vocab_bytes *vb;
     llm_gvocab *gv;
+    llm_bpe *bpe;            /* NULL: greedy longest match over the trie */
     special_name *sp;        /* control tokens, longest first */
     int n_sp;
     tpl_kind tpl;
@@ -93,6 +95,10 @@ int llm_text_new(const llm_model *m, llm_text **out, char *err, size_t errlen)
         snprintf(err, errlen, "cannot index the vocabulary: %s", aios_strerror(rc));
         goto out_free;
     }
+    if ((rc = llm_bpe_new(g, &t->bpe)) < 0 && rc != AIOS_ENOTSUP) {
+        snprintf(err, errlen, "cannot build the BPE tables: %s", aios_strerror(rc));
+        goto out_free;
+    }
     t->sp = calloc((size_t)t->vb->n_vocab, sizeof(*t->sp));
     if (!t->sp) {
         rc = AIOS_ENOMEM;
@@ -140,6 +146,7 @@ void llm_text_free(llm_text *t)
     if (!t)
         return;
     llm_gvocab_free(t->gv);
+    llm_bpe_free(t->bpe);
     llm_vocab_bytes_free(t->vb);
     free(t->sp);
     free(t->default_system);
@@ -153,8 +160,7 @@ const llm_gvocab *llm_text_gvocab(const llm_text *t)
 
 const char *llm_text_tokenizer_name(const llm_text *t)
 {
-    (void)t;
-    return "greedy-trie";
+    return t->bpe ? "bpe-interim" : "greedy-trie";
 }
 
 const char *llm_text_template_name(const llm_text *t)
@@ -207,6 +213,8 @@ static int plain(const llm_text *t, const char *s, size_t n, idbuf *b)
 
     if (n == 0)
         return 0;
+    if (t->bpe)
+        return llm_bpe_encode(t->bpe, s, n, &b->v, &b->n, &b->cap);
     k = llm_gvocab_greedy_tokens(t->gv, s, n, NULL, 0);
     if (k < 0)
         return k;

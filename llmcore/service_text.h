@@ -5,10 +5,11 @@
  *
  * This is the one place the service turns text into token ids.  The
  * project's tokenizer (llmcore/tokenizer.h, branch llm-text) is not merged
- * yet; until it is, tokenize() is a greedy longest-match over the
- * vocabulary's byte trie with special-token splitting, which always
- * produces a valid token sequence for any text but not always the one the
- * model's own BPE would (docs/SCHEDULER.md, "text path").  Chat templates:
+ * yet; until it is, tokenize() uses an interim byte-level BPE
+ * (service_bpe.c: the file's merges with an ASCII approximation of the
+ * pre-tokenizer) for `gpt2` vocabularies and a greedy longest match over
+ * the vocabulary's byte trie otherwise, both with special-token splitting
+ * (docs/SCHEDULER.md, "text path").  Chat templates:
  * ChatML (SmolLM2, Qwen2) and Llama 3, chosen from tokenizer.chat_template.
  *
  * Immutable after creation; any thread.
