@@ -246,6 +246,7 @@ void llm_sched_arrive(llm_sched *s, llm_sitem *it, uint64_t now_ns)
     it->t_arrival_ns = it->t_ready_ns = it->t_wait_ns = now_ns;
     it->waited_s = 0;
     it->run_tokens = 0;
+    it->served = 0;
     it->running = false;
     it->selected = false;
 }
@@ -297,6 +298,7 @@ void llm_sched_charge(llm_sched *s, llm_sitem *it, int n_in, int n_out, uint64_t
     it->cl->tokens_in += (uint64_t)n_in;
     it->cl->tokens_out += (uint64_t)n_out;
     it->run_tokens += n_in + n_out;
+    it->served += (uint64_t)(n_in + n_out);
     if (s->c.policy == LLM_POLICY_RR && it->run_tokens >= s->c.quantum) {
         /* turn over: to the back of the ready queue, a fresh quantum */
         it->t_ready_ns = now_ns;
@@ -336,8 +338,9 @@ static void item_key(const llm_sched *s, llm_sitem *it, uint64_t now_ns)
         break;
     case LLM_POLICY_RR:
         it->key[0] = (double)it->t_ready_ns;
-        it->key[1] = (double)it->t_arrival_ns;
-        break;
+        it->key[1] = (double)it->served;
+        it->key[2] = (double)it->t_arrival_ns;
+        return;
     case LLM_POLICY_PRIORITY:
         waited = it->waited_s;
         if (!it->running && it->t_wait_ns && now_ns > it->t_wait_ns)

@@ -14,8 +14,9 @@
  * Policies (docs/SCHEDULER.md):
  *   fifo      key = arrival; running items are never displaced (only memory
  *             pressure preempts).
- *   rr        key = time the item joined the ready queue; after `quantum`
- *             tokens a running item goes to the back of the queue.
+ *   rr        key = time the item joined the ready queue (ties: the less
+ *             served first); after `quantum` tokens a running item goes to
+ *             the back of the queue.
  *   priority  key = effective priority = process priority + seconds waited
  *             / aging_s (waiting only), then arrival; a better item displaces
  *             a worse running one at once.
@@ -107,6 +108,7 @@ typedef struct llm_sitem {
     double waited_s;        /* priority: seconds waited before t_wait_ns */
     int run_tokens;         /* tokens served since it was admitted or its turn began */
     bool turn_spent;        /* rr: quantum used up, back of the queue */
+    uint64_t served;        /* tokens served over its life (rr tie-break) */
     bool running;           /* holds a slot (set by the engine) */
     /* planning input, filled by the engine before llm_sched_plan() */
     int blocks_have;        /* KV blocks it holds now */
