@@ -1332,7 +1332,14 @@ static void plan(llm_engine *e)
     for (int i = 0; i < n; i++) {
         eng_req *r = req_of(e->items[i]);
         if (!r->it.running && r->it.selected) {
-            int rc = admit(e, r);
+            int rc;
+            /* one admitted earlier in this step may be about to compute the
+             * same prefix: wait for it and share its blocks */
+            if (waits_for_prefix(e, r)) {
+                r->it.selected = false;
+                continue;
+            }
+            rc = admit(e, r);
             if (rc < 0) {
                 r->it.selected = false;
                 e->admissions_failed++;
