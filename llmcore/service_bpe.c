@@ -213,7 +213,55 @@ static size_t piece(const llm_bpe *b, const unsigned char *s, size_t i, size_t n
 
 typedef struct sym {
     uint32_t off, len;       /* in the mapped buffer */
+    int32_t prev, next;      /* live neighbours, -1 at the ends */
 } sym;
+
+/* A candidate merge of symbol `left` with its right neighbour. */
+typedef struct cand {
+    int32_t rank;
+    int32_t left;
+    uint32_t len;            /* combined length when queued (stale check) */
+} cand;
+
+static bool cand_less(const cand *a, const cand *b)
+{
+    return a->rank != b->rank ? a->rank < b->rank : a->left < b->left;
+}
+
+static void heap_push(cand *h, size_t *n, cand c)
+{
+    size_t i = (*n)++;
+
+    h[i] = c;
+    while (i > 0 && cand_less(&h[i], &h[(i - 1) / 2])) {
+        cand t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static cand heap_pop(cand *h, size_t *n)
+{
+    cand top = h[0];
+    size_t i = 0;
+
+    h[0] = h[--*n];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < *n && cand_less(&h[l], &h[m]))
+            m = l;
+        if (r < *n && cand_less(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            break;
+        cand t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+    return top;
+}
 
 static size_t put_cp(char *out, uint16_t cp)
 {
@@ -226,62 +274,81 @@ static size_t put_cp(char *out, uint16_t cp)
     return 2;
 }
 
-/* BPE of one piece; appends ids.  scratch holds 2 * n bytes of mapped text. */
+/* Queue the merge of y[k] with its right neighbour when the pair is ranked. */
+static void try_pair(const llm_bpe *b, const char *m, const sym *y, int32_t k, cand *h, size_t *nh, char *pair,
+                     size_t cap)
+{
+    int32_t r = y[k].next, rank;
+    size_t l;
+
+    if (k < 0 || r < 0)
+        return;
+    l = y[k].len + 1 + y[r].len;
+    if (l > cap)
+        return;
+    memcpy(pair, m + y[k].off, y[k].len);
+    pair[y[k].len] = ' ';
+    memcpy(pair + y[k].len + 1, m + y[r].off, y[r].len);
+    rank = ht_get(&b->merges, pair, (uint32_t)l);
+    if (rank >= 0)
+        heap_push(h, nh, (cand){rank, k, y[k].len + y[r].len});
+}
+
+static int push_id(int32_t **ids, int *n_ids, int *cap, int32_t id)
+{
+    if (*n_ids + 1 > *cap) {
+        int nc = *cap ? *cap * 2 : 64;
+        int32_t *v = realloc(*ids, sizeof(int32_t) * (size_t)nc);
+        if (!v)
+            return AIOS_ENOMEM;
+        *ids = v;
+        *cap = nc;
+    }
+    (*ids)[(*n_ids)++] = id;
+    return 0;
+}
+
+/* BPE of one piece (merges lowest rank first, leftmost on ties, with a heap:
+ * O(n log n) however long the piece); appends ids. */
 static int bpe_piece(const llm_bpe *b, const unsigned char *s, size_t n, int32_t **ids, int *n_ids, int *cap)
 {
-    char stack_m[512], *m = n * 2 <= sizeof(stack_m) ? stack_m : malloc(n * 2);
-    sym stack_y[256], *y = n <= 256 ? stack_y : malloc(sizeof(sym) * n);
-    char pair[1024];
-    size_t ml = 0, ny = 0;
+    char *m = malloc(n * 2 + 1), pair[1024];
+    sym *y = malloc(sizeof(sym) * (n + 1));
+    cand *h = malloc(sizeof(cand) * (3 * n + 3));   /* n - 1 initial pairs + 2 per merge */
+    size_t ml = 0, nh = 0;
     int rc = 0;
 
-    if (!m || !y) {
+    if (!m || !y || !h) {
         rc = AIOS_ENOMEM;
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        y[ny].off = (uint32_t)ml;
-        y[ny].len = (uint32_t)put_cp(m + ml, b->byte_cp[s[i]]);
-        ml += y[ny].len;
-        ny++;
+        y[i].off = (uint32_t)ml;
+        y[i].len = (uint32_t)put_cp(m + ml, b->byte_cp[s[i]]);
+        y[i].prev = (int32_t)i - 1;
+        y[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
+        ml += y[i].len;
     }
-    for (;;) {
-        int32_t best = -1;
-        size_t at = 0;
-        for (size_t k = 0; k + 1 < ny; k++) {
-            size_t l = y[k].len + 1 + y[k + 1].len;
-            int32_t r;
-            if (l > sizeof(pair))
-                continue;
-            memcpy(pair, m + y[k].off, y[k].len);
-            pair[y[k].len] = ' ';
-            memcpy(pair + y[k].len + 1, m + y[k + 1].off, y[k + 1].len);
-            r = ht_get(&b->merges, pair, (uint32_t)l);
-            if (r >= 0 && (best < 0 || r < best)) {
-                best = r;
-                at = k;
-            }
-        }
-        if (best < 0)
-            break;
-        y[at].len += y[at + 1].len;   /* adjacent in m */
-        memmove(y + at + 1, y + at + 2, sizeof(sym) * (ny - at - 2));
-        ny--;
+    for (size_t i = 0; i + 1 < n; i++)
+        try_pair(b, m, y, (int32_t)i, h, &nh, pair, sizeof(pair));
+    while (nh > 0) {
+        cand c = heap_pop(h, &nh);
+        int32_t k = c.left, r = y[k].next;
+        if (y[k].len == 0 || r < 0 || y[k].len + y[r].len != c.len)
+            continue;   /* stale: one side merged since */
+        y[k].len += y[r].len;   /* adjacent in m */
+        y[r].len = 0;
+        y[k].next = y[r].next;
+        if (y[r].next >= 0)
+            y[y[r].next].prev = k;
+        try_pair(b, m, y, y[k].prev, h, &nh, pair, sizeof(pair));
+        try_pair(b, m, y, k, h, &nh, pair, sizeof(pair));
     }
-    for (size_t k = 0; k < ny; k++) {
+    for (int32_t k = n ? 0 : -1; k >= 0; k = y[k].next) {
         int32_t id = ht_get(&b->vocab, m + y[k].off, y[k].len);
-        if (*n_ids + 8 > *cap) {
-            int nc = *cap ? *cap * 2 : 64;
-            int32_t *v = realloc(*ids, sizeof(int32_t) * (size_t)nc);
-            if (!v) {
-                rc = AIOS_ENOMEM;
-                goto out;
-            }
-            *ids = v;
-            *cap = nc;
-        }
         if (id >= 0) {
-            (*ids)[(*n_ids)++] = id;
+            if ((rc = push_id(ids, n_ids, cap, id)) < 0)
+                goto out;
             continue;
         }
         /* not in the vocabulary: one token per byte of the symbol */
@@ -292,25 +359,15 @@ static int bpe_piece(const llm_bpe *b, const unsigned char *s, size_t n, int32_t
                 rc = AIOS_EINVAL;
                 goto out;
             }
-            if (*n_ids + 1 > *cap) {
-                int nc = *cap * 2;
-                int32_t *v = realloc(*ids, sizeof(int32_t) * (size_t)nc);
-                if (!v) {
-                    rc = AIOS_ENOMEM;
-                    goto out;
-                }
-                *ids = v;
-                *cap = nc;
-            }
-            (*ids)[(*n_ids)++] = id;
+            if ((rc = push_id(ids, n_ids, cap, id)) < 0)
+                goto out;
             p += cl;
         }
     }
 out:
-    if (m != stack_m)
-        free(m);
-    if (y != stack_y)
-        free(y);
+    free(m);
+    free(y);
+    free(h);
     return rc;
 }
 

@@ -54,7 +54,8 @@ void sys__llm_caller(kern_call *c, llm_caller *who)
     who->principal = id->principal;
     who->uid = (uint32_t)id->uid;
     who->proc_id = id->proc_id;
-    who->admin = id->admin;
+    /* a connection bound to an agent acts as that agent, even for root */
+    who->admin = id->admin && id->agent[0] == '\0';
 }
 
 int sys__llm_fail(kern_call *c, int rc, const llm_err *e)
