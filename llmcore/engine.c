@@ -147,6 +147,7 @@ typedef struct eng_req {
     bool started;
     bool force_preempt;
     int since_preempt;
+    int preempt_every;            /* testing: this request's own knob, 0 = the engine's */
     /* numbers for the result */
     int cached_tokens, preemptions, restores, recomputes, disk_restores;
     int n_out;
@@ -614,6 +615,7 @@ int llm_engine_submit(llm_engine *e, llm_req_kind kind, const json_t *params, co
         goto out_fail;
     }
     r->tools = json_object_get(params, "tools") != NULL;
+    r->preempt_every = (int)json_integer_value(json_object_get(params, "preempt_every"));
     r->want_logprobs = json_is_true(json_object_get(params, "logprobs"));
 
     pthread_mutex_lock(&e->mu);
@@ -1563,8 +1565,11 @@ static bool step(llm_engine *e)
                     finish(e, r, 0, r->tok[--r->n_tok], NULL);
                     continue;
                 }
-                if (e->preempt_every > 0 && ++r->since_preempt >= e->preempt_every)
-                    r->force_preempt = true;
+                {
+                    int pe = r->preempt_every > 0 ? r->preempt_every : e->preempt_every;
+                    if (pe > 0 && ++r->since_preempt >= pe)
+                        r->force_preempt = true;
+                }
             }
         }
     }

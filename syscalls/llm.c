@@ -190,7 +190,9 @@ static int llm_detokenize(kern_call *c, json_t *params, json_t **result)
     "\"repeat_last_n\":{\"type\":\"integer\"},"                                                               \
     "\"penalty_last_n\":{\"type\":\"integer\"},"                                                              \
     "\"context\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"description\":"                     \
-    "  \"a named context of yours: continue from its state and save the new state under it\"}"
+    "  \"a named context of yours: continue from its state and save the new state under it\"},"                  \
+    "\"preempt_every\":{\"type\":\"integer\",\"minimum\":0,\"description\":"                                    \
+    "  \"testing: preempt this request after every N generated tokens (snapshot and resume)\"}"
 
 #define RESULT_COMMON \
     "{text, finish_reason, usage: {prompt_tokens, completion_tokens, total_tokens, cached_tokens}, timings, steps, preemptions, request_id, model, context?"
@@ -220,12 +222,12 @@ const sys_method sys_llm_methods[] = {
      "{available, reason?, models: [{id, path, arch, weight_type, n_vocab, n_ctx, n_params, tokenizer, chat_template, "
      "load_s, ...}]}",
      "", "the loaded model, or why there is none"},
-    {"llm.tokenize", llm_tokenize, 0,
+    {"llm.tokenize", llm_tokenize, SYS_F_WORKER,
      "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"text\"],\"properties\":{"
      "\"text\":{\"type\":\"string\"},"
      "\"special\":{\"type\":\"boolean\",\"default\":false,\"description\":\"parse control-token names\"}}}",
      "{tokens, count, tokenizer}", "EUNAVAIL", "text to the model's token ids"},
-    {"llm.detokenize", llm_detokenize, 0,
+    {"llm.detokenize", llm_detokenize, SYS_F_WORKER,
      "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"tokens\"],\"properties\":{"
      "\"tokens\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},"
      "\"special\":{\"type\":\"boolean\",\"default\":false,\"description\":\"include control tokens' names\"}}}",

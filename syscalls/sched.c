@@ -5,6 +5,7 @@
  * percentiles).  Handlers queue a command to the engine thread, which
  * answers between two steps.  Loop thread.
  */
+#include "aios/error.h"
 #include "aios/kernel.h"
 #include "aios/llm.h"
 #include "syscalls/llm_int.h"
@@ -12,6 +13,11 @@
 static int sched_set(kern_call *c, json_t *params, json_t **result)
 {
     (void)result;
+    /* the policy is the machine owner's choice, not an agent's (even one
+     * that root runs) */
+    if (kern_call_identity(c)->agent[0])
+        return kern_call_set_error(c, AIOS_EPERM, NULL, "agent '%s' may not change the scheduler",
+                                   kern_call_identity(c)->agent);
     return sys__llm_command(c, LLM_CMD_SCHED_SET, params);
 }
 
