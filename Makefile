@@ -125,10 +125,11 @@ test: deps
 	$(MAKE) test-unit test-integration
 
 test-unit: $(BUILD)/unit-tests
-	$(BUILD)/unit-tests --jobs $(JOBS) --timeout 120 $(UNIT_ARGS)
+	AIOS_TEST_MODEL=$(MODEL_PATH) AIOS_DATA=$(AIOS_DATA) \
+	    $(BUILD)/unit-tests --jobs $(JOBS) --timeout 120 $(UNIT_ARGS)
 
 test-integration: all
-	AIOS_BUILD=$(abspath $(BUILD)) AIOS_TEST_MODEL=$(MODEL_PATH) \
+	AIOS_BUILD=$(abspath $(BUILD)) AIOS_TEST_MODEL=$(MODEL_PATH) AIOS_DATA=$(AIOS_DATA) \
 	    $(PYTHON) -m pytest -q -x -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 $(BUILD)/unit-tests: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS)) $(MODULE_ARCHIVES)

@@ -813,6 +813,13 @@ static int cmd_help(ctl_ctx *x, int argc, char **argv)
 
 /* ---- confirmations, shutdown, ping ------------------------------------------------------- */
 
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int cmd_confirm(ctl_ctx *x, int argc, char **argv)
 {
     static const struct option opts[] = {{"deny", no_argument, NULL, 'd'}, {"all", no_argument, NULL, 'a'}, HELP_OPT,
@@ -870,7 +877,8 @@ static int cmd_confirm(ctl_ctx *x, int argc, char **argv)
     json_array_foreach(json_object_get(res, "confirmations"), i, c) {
         char cid[24], age[32];
         snprintf(cid, sizeof(cid), "%lld", jint(c, "id"));
-        ctl_fmt_duration((double)time(NULL) - json_number_value(json_object_get(c, "created_at")), age, sizeof(age));
+        double age_s = wall_now() - json_number_value(json_object_get(c, "created_at"));
+        ctl_fmt_duration(age_s < 0 ? 0 : age_s, age, sizeof(age));
         ctl_table_add(t, (const char *const[]){cid, jstr(c, "state"), age, jstr(c, "action"), jstr(c, "principal"),
                                                 jstr(c, "method"), jstr(c, "summary")});
     }
@@ -976,7 +984,7 @@ const ctl_cmd ctl_core_cmds[] = {
      "  STATE ends with * for agents that attached themselves rather than being spawned\n"},
     {"info", "", "facts about the running daemon", cmd_info, CTL_COMP_NONE, 0, NULL},
     {"stats", "", "uptime, connections, calls and latency percentiles per method", cmd_stats, CTL_COMP_NONE, 0, NULL},
-    {"spawn", "[-n NAME] [-p PRIO] [-C DIR] [-e K=V]... [--caps LIST] [-f] -- ARGV...",
+    {"spawn", "[-f] [OPTIONS] -- ARGV...",
      "start an agent program as a process", cmd_spawn, CTL_COMP_NONE, 0,
      "  -n, --name NAME      agent name (default: the program's name)\n"
      "  -p, --priority N     -20..20, higher runs first\n"

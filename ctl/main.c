@@ -136,6 +136,11 @@ static int report(ctl_ctx *x, const char *method, const aios_error *e)
         ctl_errorf(x, "%s (%s, field '%s')", e->message, e->name, e->field);
     else
         ctl_errorf(x, "%s (%s)", e->message, e->name);
+    if (e->code == AIOS_ECONFIRM && json_is_integer(json_object_get(e->data, "confirm"))) {
+        long long id = (long long)json_integer_value(json_object_get(e->data, "confirm"));
+        fprintf(stderr, "  a person must approve it first: %sconfirm %lld, then repeat the call with confirm=%lld\n",
+                x->interactive ? "" : "aiosctl ", id, id);
+    }
     return code;
 }
 

@@ -447,6 +447,8 @@ static int shell_getc(EditLine *el, wchar_t *wc)
     }
 }
 
+static bool intr_line;   /* the line just returned was dropped by Ctrl-C */
+
 static unsigned char on_ctrl_c(EditLine *el, int ch)
 {
     const LineInfo *li = el_line(el);
@@ -457,6 +459,7 @@ static unsigned char on_ctrl_c(EditLine *el, int ch)
     el_deletestr(el, (int)(li->lastchar - li->buffer));
     fputs("^C", stdout);
     fflush(stdout);
+    intr_line = true;
     return CC_NEWLINE;
 }
 
@@ -582,6 +585,13 @@ int ctl_shell(ctl_ctx *x)
 
         ctl_interrupted = 0;
         line = el_gets(el, &count);
+        if (intr_line) {
+            /* Ctrl-C dropped the line (libedit returns NULL or "") */
+            intr_line = false;
+            fputc('\n', stdout);
+            continue;
+        }
+        intr_line = false;
         if (!line || count <= 0) {
             fputc('\n', stdout);   /* Ctrl-D */
             break;

@@ -293,11 +293,16 @@ static void phase_attn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
     while ((k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed)) < T * nh) {
         int t = k / nh, h = k % nh, kvh = h / group, n = c->b->pos[t] + 1;
         const int32_t *tbl = kv->seqs[c->b->seq[t]].blocks;
-        const float *q = c->q + (size_t)t * (size_t)m->q_dim + (size_t)h * (size_t)hd;
+        float *q = c->q + (size_t)t * (size_t)m->q_dim + (size_t)h * (size_t)hd;
         float *s = tb->scores, mx = -INFINITY, sum = 0, inv;
         float *o = c->att + (size_t)t * (size_t)m->q_dim + (size_t)h * (size_t)hd;
         size_t hoff = (size_t)kvh * (size_t)hd;
 
+        /* with an f16 cache the query and the attention weights are rounded
+         * to f16 as well, as GGUF engines do (their f16 matmuls convert the
+         * other operand); the same model then picks the same tokens */
+        if (kv->kv_type == LLM_KV_F16)
+            c->ops->round_f16(q, hd);
         for (int j = 0; j < n; j += bt) {
             int cnt = n - j < bt ? n - j : bt;
             const uint8_t *kp = (const uint8_t *)llm__kv_ptr(kv, tbl[j / bt], l, 0, 0) + hoff * (size_t)kv->esize;
@@ -315,6 +320,8 @@ static void phase_attn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
         inv = 1.0f / sum;
         for (int j = 0; j < n; j++)
             s[j] *= inv;
+        if (kv->kv_type == LLM_KV_F16)
+            c->ops->round_f16(s, n);
         memset(o, 0, sizeof(float) * (size_t)hd);
         for (int j = 0; j < n; j += bt) {
             int cnt = n - j < bt ? n - j : bt;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aios/error.h"
+#include "aios/log.h"
 #include "llmcore/gen.h"
 
 #define RESAMPLE_TRIES 8
@@ -259,6 +260,14 @@ static int32_t choose(llm_gen *gen, const float *logits, llm_gen_step *out)
         return llm_sampler_sample(gen->smp, logits, NULL, info);
     if (budget) {
         int need = need_tokens(gen, gen->gs, false);
+        if (need == AIOS_ENOENT) {
+            /* some closing byte has no token in this vocabulary: the budget
+             * cannot be kept, generate as if close_on_length were off */
+            AIOS_LOG(AIOS_LOG_WARN, "llm", "cannot tokenize the closing text; max_tokens may cut "
+                                           "the document");
+            gen->p.close_on_length = false;
+            return choose(gen, logits, out);
+        }
         if (need < 0)
             return need;
         if (need > 0 && need >= remaining) {
@@ -485,7 +494,8 @@ size_t llm_gen_save(const llm_gen *gen, void *buf, size_t cap)
         return need;
     memcpy(p, &h, sizeof(h));
     p += sizeof(h);
-    memcpy(p, gen->forced, (size_t)gen->n_forced * 4);
+    if (gen->n_forced)
+        memcpy(p, gen->forced, (size_t)gen->n_forced * 4);
     p += (size_t)gen->n_forced * 4;
     memcpy(p, gen->text, gen->n_text);
     p += gen->n_text;
@@ -534,7 +544,8 @@ int llm_gen_restore(llm_gen *gen, const void *buf, size_t len)
     p += h.n_gs;
     if ((rc = llm_stop_restore(gen->stop, p, h.n_stop)) < 0)
         return rc;
-    memcpy(gen->forced, forced, (size_t)h.n_forced * 4);
+    if (h.n_forced)
+        memcpy(gen->forced, forced, (size_t)h.n_forced * 4);
     gen->n_forced = h.n_forced;
     gen->i_forced = h.i_forced;
     gen->n_text = 0;

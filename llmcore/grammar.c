@@ -260,12 +260,16 @@ static void walk(gwalk *w, const llm_grammar *g, uint32_t start, uint32_t end,
 
 /* ---- the mask cache ------------------------------------------------------------------ */
 
-static uint32_t key_hash(const gframe *f, uint32_t budget)
+static int words_of(const llm_gvocab *v)
+{
+    return (v->n_vocab + 31) / 32;
+}
+
+static uint32_t key_hash(const uint32_t *k)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull;
-    const uint32_t k[5] = {f->node, f->s, f->n, f->x, budget};
 
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < G_KEY_WORDS; i++) {
         h ^= k[i];
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 33;
@@ -283,37 +287,111 @@ static void entry_free(gentry *e)
     free(e);
 }
 
-static void cache_clear(llm_grammar *g)
+int llm_grammar__cache_init(gcache *c, size_t limit)
 {
-    for (uint32_t i = 0; i < g->n_buckets; i++) {
-        gentry *e = g->buckets[i];
+    memset(c, 0, sizeof(*c));
+    c->limit = limit;
+    c->n_buckets = 1024;
+    c->buckets = calloc(c->n_buckets, sizeof(gentry *));
+    if (!c->buckets)
+        return AIOS_ENOMEM;
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c->buckets);
+        return AIOS_ENOMEM;
+    }
+    return 0;
+}
+
+/* Drop every entry (lock held, or no other user). */
+static void cache_clear(gcache *c)
+{
+    for (uint32_t i = 0; i < c->n_buckets; i++) {
+        gentry *e = c->buckets[i];
         while (e) {
             gentry *nx = e->next;
             entry_free(e);
             e = nx;
         }
-        g->buckets[i] = NULL;
+        c->buckets[i] = NULL;
     }
-    g->cache_bytes = 0;
-    g->stats.entries = 0;
-    g->stats.clears++;
+    c->bytes = 0;
+    c->entries = 0;
+    c->clears++;
 }
 
-static gentry *cache_find(llm_grammar *g, const gframe *f, uint32_t budget, uint32_t h)
+void llm_grammar__cache_destroy(gcache *c)
 {
-    for (gentry *e = g->buckets[h & (g->n_buckets - 1)]; e; e = e->next)
-        if (e->budget == budget && memcmp(&e->key, f, sizeof(gframe)) == 0)
+    if (!c->buckets)
+        return;
+    cache_clear(c);
+    pthread_mutex_destroy(&c->lock);
+    free(c->buckets);
+    c->buckets = NULL;
+}
+
+static gentry *cache_find(gcache *c, const uint32_t *key, uint32_t h)
+{
+    for (gentry *e = c->buckets[h & (c->n_buckets - 1)]; e; e = e->next)
+        if (memcmp(e->key, key, sizeof(e->key)) == 0)
             return e;
     return NULL;
 }
 
-static int words_of(const llm_gvocab *v)
+/*
+ * The cache key of a (normalised) top frame.  Frames of kinds whose tokens
+ * do not depend on the grammar (strings, numbers, formats, free text) are
+ * keyed by their parameters and go to the vocabulary's shared cache; the
+ * rest by node id and budget in the grammar's own cache.
+ */
+static gcache *cache_key(const llm_grammar *g, const gframe *f, uint32_t budget, uint32_t *k)
 {
-    return (v->n_vocab + 31) / 32;
+    const gnode *nd = &g->nodes[f->node];
+
+    memset(k, 0, G_KEY_WORDS * sizeof(uint32_t));
+    k[0] = 0x80000000u | nd->kind;
+    k[1] = nd->flags;
+    switch (nd->kind) {
+    case GK_STR:
+        k[2] = nd->u.str.min;
+        k[3] = nd->u.str.max;
+        break;
+    case GK_FMT:
+        k[2] = nd->u.fmt.fmt;
+        break;
+    case GK_NUM:
+        k[2] = (uint32_t)nd->u.num.lo;
+        k[3] = (uint32_t)((uint64_t)nd->u.num.lo >> 32);
+        k[4] = (uint32_t)nd->u.num.hi;
+        k[5] = (uint32_t)((uint64_t)nd->u.num.hi >> 32);
+        break;
+    case GK_FREE:
+        break;
+    case GK_KEY:
+        /* a key of an object without declared names is just a string */
+        if (g->trie[nd->u.key.root].child == G_NONE) {
+            k[7] = f->s;
+            k[8] = f->n;
+            return g->v->shared;
+        }
+        /* fall through */
+    default:
+        k[0] = 1;
+        k[1] = f->node;
+        k[2] = budget;
+        k[7] = f->s;
+        k[8] = f->n;
+        k[9] = f->x;
+        return (gcache *)&g->cache;
+    }
+    k[7] = f->s;
+    k[8] = f->n;
+    k[9] = f->x;
+    return g->v->shared;
 }
 
 /* Build the entry of a top frame by walking the whole trie from it alone. */
-static gentry *entry_build(gwalk *w, const llm_grammar *g, const gframe *f, uint32_t budget)
+static gentry *entry_build(gwalk *w, const llm_grammar *g, const gframe *f, uint32_t budget,
+                           const uint32_t *key)
 {
     const llm_gvocab *v = g->v;
     int nw = words_of(v);
@@ -335,8 +413,7 @@ static gentry *entry_build(gwalk *w, const llm_grammar *g, const gframe *f, uint
         goto out_free;
     for (int i = 0; i < nw; i++)
         count += (uint32_t)__builtin_popcount(w->bits[i]);
-    e->key = *f;
-    e->budget = budget;
+    memcpy(e->key, key, sizeof(e->key));
     e->n_acc = count;
     if ((size_t)count * 32 < (size_t)v->n_vocab) {
         uint32_t k = 0;
@@ -369,44 +446,12 @@ out_free:
     return NULL;
 }
 
-/*
- * OR the cached mask of frame f into bits and copy its uncertain records
- * into the walker (w->unc).  Builds and inserts the entry on a miss.
- */
-static int cache_apply(gwalk *w, llm_grammar *g, const gframe *f, uint32_t budget, uint32_t *bits)
+/* OR entry e into bits and copy its uncertain records into the walker
+ * (c->lock held). */
+static int entry_apply(gwalk *w, const llm_gvocab *v, const gentry *e, uint32_t *bits)
 {
-    uint32_t h = key_hash(f, budget);
-    gentry *e;
-
-    pthread_mutex_lock(&g->lock);
-    e = cache_find(g, f, budget, h);
-    if (e)
-        g->stats.hits++;
-    pthread_mutex_unlock(&g->lock);
-    if (!e) {
-        gentry *ne = entry_build(w, g, f, budget);
-        if (!ne)
-            return AIOS_ENOMEM;
-        pthread_mutex_lock(&g->lock);
-        g->stats.misses++;
-        e = cache_find(g, f, budget, h);
-        if (e) {
-            entry_free(ne);
-        } else {
-            if (g->cache_bytes + ne->bytes > g->cache_limit)
-                cache_clear(g);
-            e = ne;
-            e->next = g->buckets[h & (g->n_buckets - 1)];
-            g->buckets[h & (g->n_buckets - 1)] = e;
-            g->cache_bytes += e->bytes;
-            g->stats.entries++;
-        }
-        pthread_mutex_unlock(&g->lock);
-    }
-    /* entries are only freed by cache_clear, under the lock */
-    pthread_mutex_lock(&g->lock);
     if (e->acc_bits) {
-        int nw = words_of(g->v);
+        int nw = words_of(v);
         for (int i = 0; i < nw; i++)
             bits[i] |= e->acc_bits[i];
     } else {
@@ -416,18 +461,61 @@ static int cache_apply(gwalk *w, llm_grammar *g, const gframe *f, uint32_t budge
     w->n_unc = 0;
     if (e->n_unc > w->cap_unc) {
         gunc *p = realloc(w->unc, e->n_unc * sizeof(gunc));
-        if (!p) {
-            pthread_mutex_unlock(&g->lock);
+        if (!p)
             return AIOS_ENOMEM;
-        }
         w->unc = p;
         w->cap_unc = e->n_unc;
     }
     if (e->n_unc)
         memcpy(w->unc, e->unc, e->n_unc * sizeof(gunc));
     w->n_unc = e->n_unc;
-    pthread_mutex_unlock(&g->lock);
     return 0;
+}
+
+/*
+ * OR the cached mask of frame f into bits and copy its uncertain records
+ * into the walker (w->unc).  Builds and inserts the entry on a miss (outside
+ * the lock); an entry is only read under the lock, so a concurrent clear
+ * never frees one in use.
+ */
+static int cache_apply(gwalk *w, llm_grammar *g, const gframe *f, uint32_t budget, uint32_t *bits)
+{
+    uint32_t key[G_KEY_WORDS];
+    gcache *c = cache_key(g, f, budget, key);
+    uint32_t h = key_hash(key);
+    gentry *e, *ne;
+    int rc;
+
+    pthread_mutex_lock(&c->lock);
+    e = cache_find(c, key, h);
+    if (e) {
+        c->hits++;
+        rc = entry_apply(w, g->v, e, bits);
+        pthread_mutex_unlock(&c->lock);
+        return rc;
+    }
+    pthread_mutex_unlock(&c->lock);
+
+    ne = entry_build(w, g, f, budget, key);
+    if (!ne)
+        return AIOS_ENOMEM;
+    pthread_mutex_lock(&c->lock);
+    c->misses++;
+    e = cache_find(c, key, h);
+    if (e) {
+        entry_free(ne);
+    } else {
+        if (c->bytes + ne->bytes > c->limit)
+            cache_clear(c);
+        e = ne;
+        e->next = c->buckets[h & (c->n_buckets - 1)];
+        c->buckets[h & (c->n_buckets - 1)] = e;
+        c->bytes += e->bytes;
+        c->entries++;
+    }
+    rc = entry_apply(w, g->v, e, bits);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
 }
 
 /* ---- compiled grammars ------------------------------------------------------------------ */
@@ -516,9 +604,7 @@ void llm_grammar_unref(llm_grammar *g)
 {
     if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    cache_clear(g);
-    pthread_mutex_destroy(&g->lock);
-    free(g->buckets);
+    llm_grammar__cache_destroy(&g->cache);
     free(g->nodes);
     free(g->props);
     free(g->alts);
@@ -526,13 +612,59 @@ void llm_grammar_unref(llm_grammar *g)
     free(g);
 }
 
+int llm_gvocab_prewarm(llm_gvocab *v)
+{
+    static const struct { const char *schema, *prefix; } warm[] = {
+        {"{\"type\":\"string\"}", "\"a"},        /* inside a string */
+        {"{\"type\":\"object\"}", "{\"a"},       /* inside a free key */
+    };
+    uint32_t *bits = malloc((size_t)words_of(v) * 4);
+    int rc = bits ? 0 : AIOS_ENOMEM;
+
+    for (size_t i = 0; i < sizeof(warm) / sizeof(warm[0]) && rc == 0; i++) {
+        json_t *s = json_loads(warm[i].schema, 0, NULL);
+        llm_grammar *g = NULL;
+        llm_gstate *st = NULL;
+        if (!s || (rc = llm_grammar_from_schema(v, s, NULL, &g, NULL, 0)) < 0 ||
+            (rc = llm_gstate_new(g, &st)) < 0 ||
+            (rc = llm_gstate_accept_bytes(st, warm[i].prefix, strlen(warm[i].prefix))) < 0)
+            rc = rc < 0 ? rc : AIOS_ENOMEM;
+        else
+            rc = llm_gstate_mask(st, bits) < 0 ? AIOS_ENOMEM : 0;
+        llm_gstate_free(st);
+        llm_grammar_unref(g);
+        json_decref(s);
+    }
+    free(bits);
+    return rc;
+}
+
+void llm_gvocab_clear_cache(llm_gvocab *v)
+{
+    pthread_mutex_lock(&v->shared->lock);
+    cache_clear(v->shared);
+    pthread_mutex_unlock(&v->shared->lock);
+}
+
 void llm_grammar_get_stats(llm_grammar *g, llm_grammar_stats *st)
 {
-    pthread_mutex_lock(&g->lock);
-    *st = g->stats;
-    st->bytes = g->cache_bytes;
+    gcache *sh = g->v->shared;
+
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&g->cache.lock);
+    st->hits = g->cache.hits;
+    st->misses = g->cache.misses;
+    st->entries = g->cache.entries;
+    st->bytes = g->cache.bytes;
+    st->clears = g->cache.clears;
     st->nodes = g->n_nodes;
-    pthread_mutex_unlock(&g->lock);
+    pthread_mutex_unlock(&g->cache.lock);
+    pthread_mutex_lock(&sh->lock);
+    st->shared_hits = sh->hits;
+    st->shared_misses = sh->misses;
+    st->shared_entries = sh->entries;
+    st->shared_bytes = sh->bytes;
+    pthread_mutex_unlock(&sh->lock);
 }
 
 /* ---- states ------------------------------------------------------------------------------- */
@@ -785,7 +917,9 @@ int llm_gstate_mask(llm_gstate *st, uint32_t *bits)
         uint32_t keep = w->n_cells;
         for (uint32_t k = 0; k < n_unc && !w->oom; k++) {
             w->n_cells = keep;
-            uint32_t start = pop_into(w, g, below, &unc[k].f);
+            gframe ended = unc[k].f;
+            ended.node = c->fr[c->depth - 1].node; /* shared entries: another grammar's id */
+            uint32_t start = pop_into(w, g, below, &ended);
             uint32_t tn = unc[k].tnode;
             walk(w, g, tn, v->tend[tn], &start, 1, bits);
         }

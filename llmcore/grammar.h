@@ -50,6 +50,14 @@ const char *llm_gvocab_token(const llm_gvocab *v, int32_t tok, uint32_t *len);
 bool llm_gvocab_is_eog(const llm_gvocab *v, int32_t tok);
 /* A control / unknown / unused token: not text (never shown). */
 bool llm_gvocab_is_special(const llm_gvocab *v, int32_t tok);
+/* Build the shared mask entries every grammar meets (inside a plain string,
+ * a free object key, free text) so the first constrained request does not
+ * pay for them: a few milliseconds, best called once after loading the
+ * model.  Returns 0 or a negative code. */
+int llm_gvocab_prewarm(llm_gvocab *v);
+/* Empty the mask cache shared by the grammars on this vocabulary (memory
+ * pressure, benches).  Safe while grammars are in use. */
+void llm_gvocab_clear_cache(llm_gvocab *v);
 /* Greedy longest-match tokenization of bytes with the trie (used to force a
  * completion); writes at most cap ids, returns the count needed or a
  * negative code when some byte has no token. */
@@ -123,7 +131,8 @@ void llm_grammar_unref(llm_grammar *g);
 
 /* Statistics of the mask cache (for benches and logs). */
 typedef struct llm_grammar_stats {
-    uint64_t hits, misses, entries, bytes, clears, nodes;
+    uint64_t hits, misses, entries, bytes, clears, nodes;  /* this grammar's cache */
+    uint64_t shared_hits, shared_misses, shared_entries, shared_bytes; /* the vocabulary's */
 } llm_grammar_stats;
 void llm_grammar_get_stats(llm_grammar *g, llm_grammar_stats *st);
 

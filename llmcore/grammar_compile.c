@@ -189,13 +189,10 @@ int llm_grammar__alloc(llm_grammar **out, const llm_gvocab *v, const llm_grammar
     g->ws_max = opts ? opts->ws_max : 0;
     if (g->ws_max > 255)
         g->ws_max = 255;
-    g->cache_limit = opts && opts->cache_bytes ? opts->cache_bytes : (64u << 20);
     g->root = G_NONE;
     g->any_value = g->any_object = G_NONE;
-    g->n_buckets = 1024;
-    g->buckets = calloc(g->n_buckets, sizeof(gentry *));
-    if (!g->buckets || pthread_mutex_init(&g->lock, NULL) != 0) {
-        free(g->buckets);
+    if (llm_grammar__cache_init(&g->cache, opts && opts->cache_bytes ? opts->cache_bytes
+                                                                      : (64u << 20)) < 0) {
         free(g);
         return AIOS_ENOMEM;
     }
@@ -899,7 +896,7 @@ static int comp_body(gcomp *c, const json_t *s, uint32_t *out)
     const char *k;
     json_t *v;
     const json_t *t;
-    uint32_t alts[16];
+    uint32_t alts[G_MAX_CONFIGS + 2];
     uint32_t n = 0;
     int rc;
 
@@ -947,8 +944,8 @@ static int comp_body(gcomp *c, const json_t *s, uint32_t *out)
             return cfail(c, AIOS_ENOTSUP, "'%s' next to '%s' is not supported", comb, k);
         if (strcmp(comb, "allOf") == 0 && json_array_size(list) > 1)
             return cfail(c, AIOS_ENOTSUP, "'allOf' with more than one schema is not supported");
-        if (json_array_size(list) > COUNT(alts) - 1)
-            return cfail(c, AIOS_ENOTSUP, "more than %zu alternatives", COUNT(alts) - 1);
+        if (json_array_size(list) > G_MAX_CONFIGS)
+            return cfail(c, AIOS_ENOTSUP, "more than %d alternatives", G_MAX_CONFIGS);
         for (size_t i = 0; i < json_array_size(list); i++) {
             char seg[32];
             snprintf(seg, sizeof(seg), "%s/%zu", comb, i);

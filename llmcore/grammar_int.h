@@ -50,6 +50,7 @@ struct llm_gvocab {
     int32_t *ttok;         /* first token ending here, -1 if none */
     int32_t *tnext;        /* [n_vocab] next token with the same bytes, -1 */
     int32_t byte_tok[256]; /* a single-byte token per byte, -1 if none */
+    struct gcache *shared; /* masks shared by every grammar on this vocabulary */
 };
 
 /* ---- nodes ------------------------------------------------------------------ */
@@ -127,9 +128,10 @@ typedef struct gunc {
     gframe f;         /* the frame as it ended */
 } gunc;
 
+#define G_KEY_WORDS 10
+
 typedef struct gentry {
-    gframe key;
-    uint32_t budget;
+    uint32_t key[G_KEY_WORDS];  /* see cache_key() in grammar.c */
     uint32_t n_acc;       /* allowed tokens */
     uint32_t *acc_list;   /* sorted ids when sparse, else NULL */
     uint32_t *acc_bits;   /* bit mask when dense, else NULL */
@@ -138,6 +140,21 @@ typedef struct gentry {
     struct gentry *next;  /* hash chain */
     size_t bytes;
 } gentry;
+
+/* A mask cache: a hash map of entries under one mutex.  Each grammar has
+ * one for its own frames; each vocabulary has one shared by all grammars for
+ * frames whose behaviour does not depend on the grammar (strings, numbers,
+ * formats, free text with the same parameters). */
+typedef struct gcache {
+    pthread_mutex_t lock;
+    gentry **buckets;
+    uint32_t n_buckets;
+    size_t bytes, limit;
+    uint64_t hits, misses, entries, clears;
+} gcache;
+
+int llm_grammar__cache_init(gcache *c, size_t limit);
+void llm_grammar__cache_destroy(gcache *c);
 
 struct llm_grammar {
     int refs;
@@ -157,12 +174,7 @@ struct llm_grammar {
     uint32_t max_md;          /* largest finite mindepth */
     uint32_t max_height;      /* most frames a value can stack, G_MAX_DEPTH if unbounded */
     uint64_t ident;           /* fingerprint checked by restore */
-    /* mask cache */
-    pthread_mutex_t lock;
-    gentry **buckets;
-    uint32_t n_buckets;
-    size_t cache_bytes, cache_limit;
-    llm_grammar_stats stats;
+    gcache cache;             /* masks of this grammar's own frames */
 };
 
 /* Helpers shared by the grammar files. */

@@ -150,6 +150,13 @@ int llm_gvocab_new(const char *const *tok_bytes, const uint32_t *tok_len, int n_
     rc = build_trie(v, order, n);
     if (rc < 0)
         goto out_free;
+    v->shared = malloc(sizeof(*v->shared));
+    if (!v->shared || llm_grammar__cache_init(v->shared, 64u << 20) < 0) {
+        free(v->shared);
+        v->shared = NULL;
+        rc = AIOS_ENOMEM;
+        goto out_free;
+    }
     free(order);
     *out = v;
     return 0;
@@ -176,6 +183,10 @@ void llm_gvocab_free(llm_gvocab *v)
     free(v->tdepth);
     free(v->tend);
     free(v->ttok);
+    if (v->shared) {
+        llm_grammar__cache_destroy(v->shared);
+        free(v->shared);
+    }
     free(v);
 }
 

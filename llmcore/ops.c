@@ -63,6 +63,12 @@ static void av_f32_ref(const float *w, const float *v, int stride, int n, int d,
             acc[i] += w[j] * v[(size_t)j * (size_t)stride + (size_t)i];
 }
 
+static void round_f16_ref(float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        x[i] = llm_fp16_to_f32(llm_f32_to_fp16(x[i]));
+}
+
 static void swiglu_ref(const float *g, const float *u, float *h, int n)
 {
     for (int i = 0; i < n; i++)
@@ -197,9 +203,20 @@ AVX2 static void av_f32_avx2(const float *w, const float *v, int stride, int n, 
         _mm256_storeu_ps(acc + 8 * i, a[i]);
 }
 
-static const llm_ops ops_ref = {rmsnorm_ref, to_f16_ref, qk_f16_ref, qk_f32_ref, av_f16_ref, av_f32_ref, swiglu_ref};
-static const llm_ops ops_avx2 = {rmsnorm_avx2, to_f16_avx2, qk_f16_avx2, qk_f32_avx2,
-                                 av_f16_avx2,  av_f32_avx2, swiglu_ref};
+AVX2 static void round_f16_avx2(float *x, int n)
+{
+    int i = 0;
+
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++)
+        x[i] = llm_fp16_to_f32(llm_f32_to_fp16(x[i]));
+}
+
+static const llm_ops ops_ref = {rmsnorm_ref, to_f16_ref, qk_f16_ref, qk_f32_ref,
+                                av_f16_ref,  av_f32_ref, round_f16_ref, swiglu_ref};
+static const llm_ops ops_avx2 = {rmsnorm_avx2, to_f16_avx2, qk_f16_avx2,    qk_f32_avx2,
+                                 av_f16_avx2,  av_f32_avx2, round_f16_avx2, swiglu_ref};
 
 const llm_ops *llm__ops_for(int level)
 {

@@ -20,6 +20,8 @@ typedef struct llm_ops {
     /* acc += sum_j w[j] * v_j */
     void (*av_f16)(const float *w, const uint16_t *v, int stride, int n, int d, float *acc);
     void (*av_f32)(const float *w, const float *v, int stride, int n, int d, float *acc);
+    /* x[i] = (float)(fp16)x[i] */
+    void (*round_f16)(float *x, int n);
     /* h = silu(g) * u */
     void (*swiglu)(const float *g, const float *u, float *h, int n);
 } llm_ops;

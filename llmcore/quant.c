@@ -12,6 +12,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llmcore/quant.h"
@@ -325,8 +326,10 @@ void llm_quantize_q8_ref(const float *x, llm_q8 *y, int64_t n)
             y[b].q[i] = (int8_t)v;
             sum += v;
         }
-        y[b].d = d;
-        y[b].s = d * (float)sum;
+        /* the scale kept at fp16 precision, as GGUF's q8 blocks (and so
+         * llama.cpp) hold it; s is exact for that d */
+        y[b].d = llm_fp16_to_f32(llm_f32_to_fp16(d));
+        y[b].s = y[b].d * (float)sum;
     }
 }
 
@@ -377,6 +380,13 @@ static void quant_init_once(void)
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
         cpu_level = LLM_SIMD_AVX512;
     atomic_store(&active_level, cpu_level);
+    /* AIOS_LLM_SIMD=scalar|avx2|avx512 caps the level (measurement, bisecting) */
+    {
+        const char *cap = getenv("AIOS_LLM_SIMD");
+        for (int l = 0; cap && l < LLM_SIMD_COUNT; l++)
+            if (strcmp(cap, level_names[l]) == 0 && l < cpu_level)
+                atomic_store(&active_level, l);
+    }
 }
 
 void llm_quant_init(void)

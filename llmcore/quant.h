@@ -21,7 +21,9 @@
 
 #define LLM_QK 32 /* elements per activation block */
 
-/* One activation block: x[i] ~= d * q[i]; s = d * sum(q). */
+/* One activation block: x[i] ~= d * q[i]; s = d * sum(q).  q is rounded
+ * with the exact scale amax/127, d is then kept at fp16 precision (as in
+ * GGUF q8_0/q8_1 blocks, so results match other GGUF engines). */
 typedef struct llm_q8 {
     float d;
     float s;

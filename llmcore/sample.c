@@ -38,6 +38,7 @@ typedef struct cand {
 
 typedef struct scratch {
     cand *c;
+    float *w;
     size_t cap;
     int32_t *pen;
     size_t cap_pen;
@@ -51,6 +52,7 @@ static void scratch_free(void *p)
     scratch *s = p;
     if (s) {
         free(s->c);
+        free(s->w);
         free(s->pen);
         free(s);
     }
@@ -80,6 +82,10 @@ static scratch *get_scratch(size_t n, size_t m)
         if (!c)
             return NULL;
         s->c = c;
+        float *w = realloc(s->w, n * sizeof(float));
+        if (!w)
+            return NULL;
+        s->w = w;
         s->cap = n;
     }
     if (s->cap_pen < m) {
@@ -391,58 +397,110 @@ static size_t select_mass(cand *c, size_t n, double want)
     return lo ? lo : 1;
 }
 
+/* A logit after the penalties, for a token seen count times in the window. */
+static float penalise(const llm_sample_params *p, float v, size_t count)
+{
+    if (p->repeat_penalty != 1.0f)
+        v = v > 0 ? v / p->repeat_penalty : v * p->repeat_penalty;
+    return v - (float)count * p->frequency_penalty - p->presence_penalty;
+}
+
+/* The k best of w[0..n) (finite values only) into c, by a bounded heap
+ * whose root is the worst kept; returns how many. */
+static size_t heap_top(const float *w, int n, size_t k, cand *c)
+{
+    size_t m = 0;
+
+    for (int i = 0; i < n; i++) {
+        cand x = {w[i], i};
+        if (!(w[i] > -INFINITY))
+            continue;
+        if (m == k && !before(&x, &c[0]))
+            continue;
+        size_t at;
+        if (m < k) { /* sift up */
+            at = m++;
+            while (at > 0 && before(&c[(at - 1) / 2], &x)) {
+                c[at] = c[(at - 1) / 2];
+                at = (at - 1) / 2;
+            }
+        } else { /* replace the root, sift down */
+            at = 0;
+            for (;;) {
+                size_t l = 2 * at + 1, r = l + 1, worst = at;
+                cand *wv = &x;
+                if (l < m && before(wv, &c[l]))
+                    worst = l, wv = &c[l];
+                if (r < m && before(wv, &c[r]))
+                    worst = r;
+                if (worst == at)
+                    break;
+                c[at] = c[worst];
+                at = worst;
+            }
+        }
+        c[at] = x;
+    }
+    return m;
+}
+
 /*
  * Run every step before the draw.  On return c[0..*n) hold the surviving
  * candidates with c[i].v their unnormalised probability (sum in *mass), or
  * *greedy >= 0 when the pick is already decided.
+ *
+ * Two equivalent front ends: a sparse one when the mask allows few tokens
+ * (candidates straight from the mask bits) and a dense one that works on a
+ * copy of the logits (penalties and mask in place, then a heap for top-k or
+ * an argmax for greedy), which avoids building 49k candidates.
  */
 static int process(llm_sampler *s, const float *logits, const uint32_t *mask, cand **out,
                    size_t *n_out, double *mass, int32_t *greedy)
 {
     const llm_sample_params *p = &s->p;
     size_t from, wn = window(s, &from);
-    scratch *sc = get_scratch((size_t)s->n_vocab, wn + 1);
-    size_t n = 0;
+    int nv = s->n_vocab, nw = (nv + 31) / 32;
+    scratch *sc = get_scratch((size_t)nv, wn + 1);
+    size_t n = 0, allowed = (size_t)nv;
+    bool topk_done = false;
     cand *c;
 
     *greedy = -1;
     if (!sc)
         return AIOS_ENOMEM;
     c = sc->c;
-    /* candidates in id order (the penalties look them up by bisection) */
+    bool pen = wn > 0 && (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f ||
+                          p->presence_penalty != 0.0f);
+    int32_t *h = sc->pen;
+    if (pen) {
+        memcpy(h, s->hist + from, wn * sizeof(int32_t));
+        qsort(h, wn, sizeof(int32_t), cmp_i32);
+    }
     if (mask) {
-        int nw = (s->n_vocab + 31) / 32;
-        for (int w = 0; w < nw; w++)
-            for (uint32_t m = mask[w]; m; m &= m - 1) {
-                int32_t id = w * 32 + __builtin_ctz(m);
-                if (id < s->n_vocab) {
+        allowed = 0;
+        for (int i = 0; i < nw; i++)
+            allowed += (size_t)__builtin_popcount(mask[i]);
+        if (allowed == 0)
+            return AIOS_EINVAL;
+    }
+
+    if (mask && allowed * 8 < (size_t)nv) {
+        /* sparse: candidates in id order, penalties found by bisection */
+        for (int wi = 0; wi < nw; wi++)
+            for (uint32_t m = mask[wi]; m; m &= m - 1) {
+                int32_t id = wi * 32 + __builtin_ctz(m);
+                if (id < nv) {
                     c[n].id = id;
                     c[n].v = isnan(logits[id]) ? -INFINITY : logits[id];
                     n++;
                 }
             }
-    } else {
-        for (int32_t id = 0; id < s->n_vocab; id++) {
-            c[n].id = id;
-            c[n].v = isnan(logits[id]) ? -INFINITY : logits[id];
-            n++;
-        }
-    }
-    if (n == 0)
-        return AIOS_EINVAL;
-
-    /* penalties */
-    bool pen = wn > 0 && (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f ||
-                          p->presence_penalty != 0.0f);
-    if (pen) {
-        int32_t *h = sc->pen;
-        memcpy(h, s->hist + from, wn * sizeof(int32_t));
-        qsort(h, wn, sizeof(int32_t), cmp_i32);
-        for (size_t i = 0; i < wn;) {
-            size_t j = i;
+        if (n == 0)
+            return AIOS_EINVAL;
+        for (size_t i = 0; pen && i < wn;) {
+            size_t j = i, lo = 0, hi = n;
             while (j < wn && h[j] == h[i])
                 j++;
-            size_t lo = 0, hi = n;
             while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
                 if (c[mid].id < h[i])
@@ -450,25 +508,71 @@ static int process(llm_sampler *s, const float *logits, const uint32_t *mask, ca
                 else
                     hi = mid;
             }
-            if (lo < n && c[lo].id == h[i]) {
-                float v = c[lo].v;
-                if (p->repeat_penalty != 1.0f)
-                    v = v > 0 ? v / p->repeat_penalty : v * p->repeat_penalty;
-                v -= (float)(j - i) * p->frequency_penalty + p->presence_penalty;
-                c[lo].v = v;
-            }
+            if (lo < n && c[lo].id == h[i])
+                c[lo].v = penalise(p, c[lo].v, j - i);
             i = j;
         }
-    }
-
-    /* greedy: the best candidate, lowest id on ties */
-    if (p->temperature <= 0.0f || p->top_k == 1) {
-        size_t b = 0;
-        for (size_t i = 1; i < n; i++)
-            if (c[i].v > c[b].v)
-                b = i;
-        *greedy = c[b].id;
-        return 0;
+        if (p->temperature <= 0.0f || p->top_k == 1) {
+            size_t b = 0;
+            for (size_t i = 1; i < n; i++)
+                if (c[i].v > c[b].v)
+                    b = i;
+            *greedy = c[b].id;
+            return 0;
+        }
+    } else {
+        /* dense: a working copy of the logits */
+        float *w = sc->w;
+        memcpy(w, logits, (size_t)nv * sizeof(float));
+        for (size_t i = 0; pen && i < wn;) {
+            size_t j = i;
+            while (j < wn && h[j] == h[i])
+                j++;
+            w[h[i]] = penalise(p, w[h[i]], j - i);
+            i = j;
+        }
+        if (mask) {
+            for (int wi = 0; wi < nw; wi++) {
+                uint32_t m = ~mask[wi];
+                if (!m)
+                    continue;
+                for (; m; m &= m - 1) {
+                    int id = wi * 32 + __builtin_ctz(m);
+                    if (id < nv)
+                        w[id] = -INFINITY;
+                }
+            }
+        }
+        if (p->temperature <= 0.0f || p->top_k == 1) {
+            int b = -1;
+            float best = -INFINITY;
+            for (int i = 0; i < nv; i++)
+                if (w[i] > best || (b < 0 && w[i] == best && (!mask || (mask[i >> 5] >> (i & 31)) & 1))) {
+                    best = w[i];
+                    b = i;
+                }
+            *greedy = b >= 0 ? b : 0;
+            return 0;
+        }
+        if (p->top_k > 0 && p->top_k <= 4096) {
+            n = heap_top(w, nv, (size_t)p->top_k, c);
+            topk_done = true;
+        } else {
+            for (int i = 0; i < nv; i++)
+                if (w[i] > -INFINITY) {
+                    c[n].v = w[i];
+                    c[n].id = i;
+                    n++;
+                }
+        }
+        if (n == 0) { /* every allowed logit is -inf: uniform over the allowed */
+            for (int i = 0; i < nv; i++)
+                if (!mask || ((mask[i >> 5] >> (i & 31)) & 1)) {
+                    c[n].v = 0;
+                    c[n].id = i;
+                    n++;
+                }
+        }
     }
 
     /* temperature */
@@ -486,7 +590,7 @@ static int process(llm_sampler *s, const float *logits, const uint32_t *mask, ca
     }
 
     /* top-k */
-    if (p->top_k > 0 && (size_t)p->top_k < n) {
+    if (!topk_done && p->top_k > 0 && (size_t)p->top_k < n) {
         select_top(c, n, (size_t)p->top_k);
         n = (size_t)p->top_k;
     }
@@ -494,7 +598,7 @@ static int process(llm_sampler *s, const float *logits, const uint32_t *mask, ca
     /* softmax numerators */
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
-        c[i].v = (float)exp((double)c[i].v - (double)mx);
+        c[i].v = expf(c[i].v - mx);
         sum += c[i].v;
     }
 

@@ -105,7 +105,7 @@ int llm_service_start(const llm_service_opts *o)
     }
     mi = llm_model_get_info(svc.model);
     if ((rc = llm_text_new(svc.model, &svc.text, err, sizeof(err))) < 0) {
-        snprintf(svc.reason, sizeof(svc.reason), "model '%s': %s", o->model, err);
+        snprintf(svc.reason, sizeof(svc.reason), "model '%.200s': %.280s", o->model, err);
         AIOS_LOG(AIOS_LOG_ERROR, "llm", "%s; running without an LLM", svc.reason);
         goto out_free;
     }
@@ -123,7 +123,7 @@ int llm_service_start(const llm_service_opts *o)
         opts.state_dir = "/tmp";
     mkdir(opts.state_dir, 0700);
     if ((rc = llm_engine_new(svc.model, svc.text, &opts, &svc.engine, err, sizeof(err))) < 0) {
-        snprintf(svc.reason, sizeof(svc.reason), "cannot start the engine: %s", err);
+        snprintf(svc.reason, sizeof(svc.reason), "cannot start the engine: %.400s", err);
         AIOS_LOG(AIOS_LOG_ERROR, "llm", "%s; running without an LLM", svc.reason);
         goto out_free;
     }

@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "aios/error.h"
+#include "aios/log.h"
 #include "llmcore/gguf.h"
 #include "llmcore/service_bpe.h"
 #include "llmcore/service_text.h"
+#include "llmcore/tokenizer.h"
 #include "llmcore/vocab_bytes.h"
 
 typedef enum { TPL_NONE = 0, TPL_CHATML, TPL_LLAMA3 } tpl_kind;
@@ -27,7 +29,9 @@ typedef struct special_name {
 struct llm_text {
     llm_vocab_bytes *vb;
     llm_gvocab *gv;
-    llm_bpe *bpe;            /* NULL: greedy longest match over the trie */
+    llm_tokenizer *tok;      /* the project's tokenizer (llmcore/tokenizer.h) */
+    llm_bpe *bpe;            /* interim BPE when the tokenizer refuses the file */
+    char tok_name[32];
     special_name *sp;        /* control tokens, longest first */
     int n_sp;
     tpl_kind tpl;
@@ -95,9 +99,21 @@ int llm_text_new(const llm_model *m, llm_text **out, char *err, size_t errlen)
         snprintf(err, errlen, "cannot index the vocabulary: %s", aios_strerror(rc));
         goto out_free;
     }
-    if ((rc = llm_bpe_new(g, &t->bpe)) < 0 && rc != AIOS_ENOTSUP) {
-        snprintf(err, errlen, "cannot build the BPE tables: %s", aios_strerror(rc));
-        goto out_free;
+    {
+        char terr[256] = "";
+        if (llm_tokenizer_from_gguf(g, &t->tok, terr, sizeof(terr)) == 0) {
+            snprintf(t->tok_name, sizeof(t->tok_name), "%s%s%s",
+                     llm_tokenizer_kind(t->tok) == LLM_VOCAB_BPE ? "bpe" : "spm",
+                     *llm_tokenizer_pre(t->tok) ? "/" : "", llm_tokenizer_pre(t->tok));
+        } else {
+            /* fall back to the interim BPE (or a greedy match) and say so */
+            if ((rc = llm_bpe_new(g, &t->bpe)) < 0 && rc != AIOS_ENOTSUP) {
+                snprintf(err, errlen, "cannot build the BPE tables: %s", aios_strerror(rc));
+                goto out_free;
+            }
+            snprintf(t->tok_name, sizeof(t->tok_name), "%s", t->bpe ? "bpe-interim" : "greedy-trie");
+            AIOS_LOG(AIOS_LOG_WARN, "llm", "tokenizer: %s; using the %s fallback", terr, t->tok_name);
+        }
     }
     t->sp = calloc((size_t)t->vb->n_vocab, sizeof(*t->sp));
     if (!t->sp) {
@@ -146,6 +162,7 @@ void llm_text_free(llm_text *t)
     if (!t)
         return;
     llm_gvocab_free(t->gv);
+    llm_tokenizer_free(t->tok);
     llm_bpe_free(t->bpe);
     llm_vocab_bytes_free(t->vb);
     free(t->sp);
@@ -160,7 +177,7 @@ const llm_gvocab *llm_text_gvocab(const llm_text *t)
 
 const char *llm_text_tokenizer_name(const llm_text *t)
 {
-    return t->bpe ? "bpe-interim" : "greedy-trie";
+    return t->tok_name;
 }
 
 const char *llm_text_template_name(const llm_text *t)
@@ -236,6 +253,21 @@ int llm_text_tokenize(const llm_text *t, const char *s, size_t n, bool parse_spe
 
     *ids = NULL;
     *n_ids = 0;
+    if (t->tok) {
+        size_t cnt = 0;
+        int32_t *v = NULL;
+        if ((rc = llm_tokenize(t->tok, s, n, false, parse_special, &v, &cnt)) < 0)
+            return rc;
+        if (cnt > (size_t)INT32_MAX / 2) {
+            free(v);
+            return AIOS_ETOOBIG;
+        }
+        if (!v && !(v = malloc(sizeof(int32_t))))
+            return AIOS_ENOMEM;
+        *ids = v;
+        *n_ids = (int)cnt;
+        return 0;
+    }
     if (parse_special) {
         while (i < n) {
             int hit = -1;
@@ -272,6 +304,16 @@ int llm_text_detokenize(const llm_text *t, const int32_t *ids, int n, bool speci
 {
     size_t total = 0;
     char *s, *p;
+
+    if (t->tok) {
+        size_t l = 0;
+        int rc = llm_detokenize(t->tok, ids, (size_t)n, special, out, &l);
+        if (rc == AIOS_ERANGE)
+            rc = AIOS_EINVAL;
+        if (rc == 0 && len)
+            *len = l;
+        return rc;
+    }
 
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->vb->n_vocab)

@@ -3,13 +3,12 @@
  * bytes, tokenizing prompts, detokenizing, and rendering chat messages with
  * the model's template (private to llmcore).
  *
- * This is the one place the service turns text into token ids.  The
- * project's tokenizer (llmcore/tokenizer.h, branch llm-text) is not merged
- * yet; until it is, tokenize() uses an interim byte-level BPE
- * (service_bpe.c: the file's merges with an ASCII approximation of the
- * pre-tokenizer) for `gpt2` vocabularies and a greedy longest match over
- * the vocabulary's byte trie otherwise, both with special-token splitting
- * (docs/SCHEDULER.md, "text path").  Chat templates:
+ * This is the one place the service turns text into token ids: with the
+ * project's tokenizer (llmcore/tokenizer.h) when it accepts the file, else
+ * with an interim byte-level BPE (service_bpe.c: the file's merges with an
+ * ASCII approximation of the pre-tokenizer) for `gpt2` vocabularies or a
+ * greedy longest match over the vocabulary's byte trie, both with
+ * special-token splitting (docs/SCHEDULER.md, "text path").  Chat templates:
  * ChatML (SmolLM2, Qwen2) and Llama 3, chosen from tokenizer.chat_template.
  *
  * Immutable after creation; any thread.
@@ -33,7 +32,7 @@ void llm_text_free(llm_text *t);
 
 /* The grammar's vocabulary (bytes, specials, eog ids). */
 const llm_gvocab *llm_text_gvocab(const llm_text *t);
-/* "greedy-trie" until the BPE tokenizer lands. */
+/* "bpe/smollm", "spm", or the fallback's "bpe-interim" / "greedy-trie". */
 const char *llm_text_tokenizer_name(const llm_text *t);
 /* "chatml", "llama3" or "none". */
 const char *llm_text_template_name(const llm_text *t);

@@ -1,4 +1,11 @@
-# lsfs: the semantic file system.  The embeddings and vector index live in
-# lsfs/embed/ (module "embed"); the top Makefile only reads */module.mk, so
-# its module file is included from here.
+# lsfs: the SQLite-backed semantic file system - store, versions, rights,
+# chunking, FTS5 keyword index, hybrid search, mounts, memory notes.
+# The sentence encoder and vector index live in lsfs/embed/ (module "embed");
+# the top Makefile only reads */module.mk, so its module file is included
+# from here.
 include lsfs/embed/module.mk
+
+MODULES += lsfs
+lsfs_SRCS := $(wildcard lsfs/*.c)
+EXTRA_LIBS += -lsqlite3 -lzstd -lxxhash -lcrypto
+EXTRA_DEB_PKGS += libssl-dev

@@ -7,7 +7,10 @@
  *   llmbench MODEL [-t THREADS] [-p N_PROMPT] [-n N_GEN] [-r REPS]
  *   llmbench MODEL -g "1,2,3" [-n N]      greedy continuation of token ids
  *
- * Prints "pp<N> t=<T> <tok/s>", "tg<N> t=<T> <tok/s>" and "rss_mib <n>".
+ * One warm-up round, then the mean of REPS rounds, like llama-bench.
+ * Prints "pp<N> t=<T> <tok/s>", "tg<N> t=<T> <tok/s>", the resident memory
+ * after load and the peak ("rss_load_mib", "rss_peak_mib") and the KV
+ * budget ("kv_budget_mib").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +26,17 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static long rss_kib(void)
+static long status_kib(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long v = -1;
+    size_t k = strlen(key);
 
     if (!f)
         return -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld", &v) == 1)
+        if (strncmp(line, key, k) == 0 && sscanf(line + k, ": %ld", &v) == 1)
             break;
     fclose(f);
     return v;
@@ -58,7 +62,8 @@ int main(int argc, char **argv)
     const llm_model_info *info;
     float *logits;
     int32_t *toks, *seqs, *pos;
-    double best_pp = 0, best_tg = 0;
+    double sum_pp = 0, sum_tg = 0;
+    size_t kv_budget = 64u << 20;
 
     if (argc < 2) {
         fprintf(stderr, "usage: llmbench MODEL [-t N] [-p N] [-n N] [-r N] [-g ids]\n");
@@ -82,12 +87,12 @@ int main(int argc, char **argv)
         return 1;
     }
     info = llm_model_get_info(m);
-    if (llm_kv_new(m, 64u << 20, 16, LLM_KV_F16, &kv) < 0 ||
+    if (llm_kv_new(m, kv_budget, 16, LLM_KV_F16, &kv) < 0 ||
         llm_ctx_new(m, kv, n_threads, n_prompt > 512 ? n_prompt : 512, &c) < 0) {
         fprintf(stderr, "llmbench: cannot make the context\n");
         return 1;
     }
-    printf("rss_mib %.1f\n", rss_kib() / 1024.0);
+    printf("rss_load_mib %.1f\nkv_budget_mib %.1f\n", status_kib("VmRSS") / 1024.0, kv_budget / 1048576.0);
     logits = malloc(sizeof(float) * (size_t)info->n_vocab * 2);
     toks = malloc(sizeof(int32_t) * 4096);
     seqs = calloc(4096, sizeof(int32_t));
@@ -109,6 +114,11 @@ int main(int argc, char **argv)
         llm_batch b = {n, toks, seqs, pos, want};
         if (llm_forward(c, &b, logits) < 0)
             return 1;
+        if (getenv("LLMBENCH_LOGITS")) {
+            int top = argmax(logits, info->n_vocab);
+            printf("top %d %.4f; logit[%d] %.4f\n", top, logits[top], atoi(getenv("LLMBENCH_LOGITS")),
+                   logits[atoi(getenv("LLMBENCH_LOGITS"))]);
+        }
         for (int g = 0; g < n_gen; g++) {
             int32_t t = argmax(logits, info->n_vocab), p = n + g;
             printf("%d%c", t, g + 1 < n_gen ? ',' : '\n');
@@ -120,7 +130,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < n_prompt; i++)
         toks[i] = (int32_t)((i * 7919u + 13) % (unsigned)info->n_vocab), pos[i] = i;
-    for (int r = 0; r < reps; r++) {
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
         int32_t s;
         uint8_t *want = calloc((size_t)n_prompt, 1);
         double t0, t1;
@@ -134,8 +144,8 @@ int main(int argc, char **argv)
         if (llm_forward(c, &b, logits) < 0)
             return 1;
         t1 = now();
-        if (n_prompt / (t1 - t0) > best_pp)
-            best_pp = n_prompt / (t1 - t0);
+        if (r >= 0)
+            sum_pp += n_prompt / (t1 - t0);
         llm_kv_seq_free(kv, s);
         free(want);
         /* generation from an empty context */
@@ -148,12 +158,13 @@ int main(int argc, char **argv)
                 return 1;
         }
         t1 = now();
-        if (n_gen / (t1 - t0) > best_tg)
-            best_tg = n_gen / (t1 - t0);
+        if (r >= 0)
+            sum_tg += n_gen / (t1 - t0);
         llm_kv_seq_free(kv, s);
     }
-    printf("pp%d t=%d %.2f\n", n_prompt, n_threads, best_pp);
-    printf("tg%d t=%d %.2f\n", n_gen, n_threads, best_tg);
+    printf("pp%d t=%d %.2f\n", n_prompt, n_threads, sum_pp / reps);
+    printf("tg%d t=%d %.2f\n", n_gen, n_threads, sum_tg / reps);
+    printf("rss_peak_mib %.1f\n", status_kib("VmHWM") / 1024.0);
     llm_ctx_free(c);
     llm_kv_free(kv);
     llm_model_free(m);

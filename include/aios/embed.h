@@ -11,8 +11,8 @@
  *    uses its own scratch memory).
  *
  *  - lsfs_vindex: an in-memory index of (id, vector) pairs answering top-k
- *    by cosine similarity, with an exact SIMD scan and an approximate graph
- *    index (HNSW) for large corpora.  The store of record is SQLite (owned by
+ *    by cosine similarity, with an exact SIMD scan and an approximate index
+ *    for large corpora (IVF cells by default, or an HNSW graph).  The store of record is SQLite (owned by
  *    the LSFS store); the store rebuilds the index from it at start.  Thread
  *    safe: searches run concurrently under a read lock, add/remove take the
  *    write lock.
@@ -110,5 +110,33 @@ typedef bool (*lsfs_vindex_filter)(int64_t id, void *arg);
 int  lsfs_vindex_search(lsfs_vindex *v, const float *query, size_t k, bool exact,
                         lsfs_vindex_filter filter, void *arg,
                         int64_t *ids_out, float *scores_out, size_t *n_out);
+
+/* Tuning of an index; zero fields take the default. */
+typedef struct lsfs_vindex_opts {
+    size_t approx_threshold; /* use the approximate index once this many vectors are live
+                                (20000) */
+    const char *approx;      /* "ivf" (default) or "hnsw" */
+    int nprobe;              /* IVF: cells scanned per query (0: a twelfth of the cells,
+                                at least 8; cells = 2 sqrt(n)) */
+    int M;                   /* HNSW: graph degree; layer 0 keeps 2M neighbours (16) */
+    int ef_construction;     /* HNSW: candidates gathered per insertion (64) */
+    int ef_search;           /* HNSW: candidates gathered per query, at least k (64) */
+    const char *kernel;      /* "avx512", "avx2", "scalar", NULL = the best this CPU runs */
+} lsfs_vindex_opts;
+
+/* lsfs_vindex_new() with options (opts may be NULL). */
+int  lsfs_vindex_new_opts(int dim, const lsfs_vindex_opts *opts, lsfs_vindex **out);
+
+typedef struct lsfs_vindex_stat {
+    size_t live;             /* vectors searchable */
+    size_t dead;             /* removed or replaced, not yet compacted away */
+    bool approx;             /* the approximate index exists */
+    int graph_levels;        /* HNSW layers */
+    size_t cells, nprobe;    /* IVF cells and cells scanned per query */
+    size_t bytes;            /* memory held, approximately */
+    lsfs_vindex_opts opts;   /* in effect (kernel and approx name what runs) */
+} lsfs_vindex_stat;
+
+int  lsfs_vindex_stats(lsfs_vindex *v, lsfs_vindex_stat *st);
 
 #endif /* AIOS_EMBED_H */

@@ -225,8 +225,9 @@ int lsfs__bert_scratch_new(const lsfs__bert *m, int max_tokens, lsfs__bert_scrat
     s->tmp = lsfs__alloc(T * c->dim * sizeof(float));
     s->h = lsfs__alloc((size_t)LSFS_FFN_ROWS * c->ffn * sizeof(float));
     s->kt = lsfs__alloc((size_t)c->head_dim * ld * sizeof(float));
+    s->vc = lsfs__alloc((size_t)c->head_dim * ld * sizeof(float));
     s->scores = lsfs__alloc((ld + (size_t)c->head_dim) * sizeof(float));
-    if (!s->x || !s->qkv || !s->ctx || !s->tmp || !s->h || !s->kt || !s->scores) {
+    if (!s->x || !s->qkv || !s->ctx || !s->tmp || !s->h || !s->kt || !s->vc || !s->scores) {
         lsfs__bert_scratch_free(s);
         return AIOS_ENOMEM;
     }
@@ -244,6 +245,7 @@ void lsfs__bert_scratch_free(lsfs__bert_scratch *s)
     lsfs__free(s->tmp);
     lsfs__free(s->h);
     lsfs__free(s->kt);
+    lsfs__free(s->vc);
     lsfs__free(s->scores);
     free(s);
 }
@@ -282,16 +284,19 @@ static void attention(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_sc
         const float *qh = s->qkv + (size_t)off * ld3 + h * hd;
         const float *kh = qh + D;
         const float *vh = qh + 2 * D;
-        /* kt[d][j] = K[j][d]: the scores of 8 keys then come from one load. */
-        for (int j = 0; j < L; j++)
+        /* kt[d][j] = K[j][d]: the scores of 8 keys then come from one load;
+         * vc[j] = V[j]: the head's values contiguous (they stay in L1). */
+        for (int j = 0; j < L; j++) {
             for (int d = 0; d < hd; d++)
                 s->kt[(size_t)d * ld + j] = kh[(size_t)j * ld3 + d];
+            memcpy(s->vc + (size_t)j * hd, vh + (size_t)j * ld3, (size_t)hd * sizeof(float));
+        }
         for (int i = 0; i < L; i++) {
             for (int d = 0; d < hd; d++)
                 qs[d] = qh[(size_t)i * ld3 + d] * scale;
             k->qk(qs, s->kt, hd, ld, L, s->scores);
             k->softmax(s->scores, L);
-            k->pv(s->scores, vh, ld3, L, hd, s->ctx + (size_t)(off + i) * D + h * hd);
+            k->pv(s->scores, s->vc, hd, L, hd, s->ctx + (size_t)(off + i) * D + h * hd);
         }
     }
 }

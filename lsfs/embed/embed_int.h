@@ -186,6 +186,7 @@ typedef struct lsfs__bert_scratch {
     float *tmp;              /* [T][dim] */
     float *h;                /* [LSFS_FFN_ROWS][ffn] feed-forward block */
     float *kt;               /* [head_dim][max_len] keys of one head, transposed */
+    float *vc;               /* [max_len][head_dim] values of one head, contiguous */
     float *scores;           /* [max_len] */
 } lsfs__bert_scratch;
 
@@ -200,6 +201,76 @@ void lsfs__bert_scratch_free(lsfs__bert_scratch *s);
  */
 void lsfs__bert_forward(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_scratch *s,
                         const int32_t *ids, const int *seq_len, int n_seq, float *out);
+
+/* ---- HNSW graph (hnsw.c) ------------------------------------------------------ */
+
+/* The vectors a graph indexes: node i is vecs[i*dim ...]. */
+typedef struct lsfs__vspace {
+    const float *vecs;       /* [n][dim] */
+    int dim;
+    const lsfs__kernels *k;
+} lsfs__vspace;
+
+typedef struct lsfs__hit {
+    float score;             /* dot product with the query */
+    int32_t node;
+} lsfs__hit;
+
+/*
+ * A hierarchical navigable small-world graph over node numbers 0..n-1.
+ * Layer 0 keeps M0 = 2M neighbours per node, upper layers M (plus half as
+ * much slack before a list is pruned); a node's top layer is drawn from an
+ * exponential distribution (mult = 1/ln M).
+ * Mutated only under the owner's write lock; searches only read it.
+ */
+typedef struct lsfs__hnsw {
+    int M, M0, ef_construction;
+    double mult;
+    uint64_t rng;            /* xorshift64* state for levels */
+    int max_level;
+    int32_t entry;           /* entry point, -1 when empty */
+    size_t cap, n;           /* nodes allocated / inserted (0..n-1) */
+    int32_t *l0;             /* [cap][1 + 1.5 M0]: count, then neighbours */
+    uint8_t *level;          /* [cap] top layer of each node */
+    int32_t **up;            /* [cap] -> [level][1 + 1.5 M] for layers 1..level, or NULL */
+} lsfs__hnsw;
+
+int lsfs__hnsw_new(int M, int ef_construction, uint64_t seed, lsfs__hnsw **out);
+void lsfs__hnsw_free(lsfs__hnsw *g);
+/* Insert node g->n (its vector is vs->vecs[g->n]); AIOS_ENOMEM. */
+int lsfs__hnsw_add(lsfs__hnsw *g, const lsfs__vspace *vs);
+/* Called for each node reached: may it be returned? (NULL = all may.) */
+typedef bool (*lsfs__hnsw_ok)(int32_t node, void *arg);
+/*
+ * Best (up to) ef admissible nodes for q, best first, into out[ef].
+ * visit_budget bounds the nodes scored (0 = no bound).  Returns the count,
+ * or a negative AIOS_E* code.  Read-only: any number at once.
+ */
+int lsfs__hnsw_search(const lsfs__hnsw *g, const lsfs__vspace *vs, const float *q, size_t ef,
+                      lsfs__hnsw_ok ok, void *arg, size_t visit_budget, lsfs__hit *out);
+
+/* ---- IVF cells (ivf.c) --------------------------------------------------------- */
+
+/* nlist spherical k-means cells over node numbers; mutated only under the
+ * owner's write lock, searched concurrently. */
+typedef struct lsfs__ivf {
+    size_t nlist;
+    float *cent;             /* [nlist][dim] unit centroids */
+    int32_t **lists;         /* [nlist] -> nodes of the cell */
+    uint32_t *len, *cap;     /* [nlist] */
+    size_t trained_n;        /* live vectors when trained */
+} lsfs__ivf;
+
+/* Train nlist cells on the live nodes (dead[i] == 0) and assign them all. */
+int lsfs__ivf_train(const lsfs__vspace *vs, const uint8_t *dead, size_t n_nodes, size_t nlist,
+                    uint64_t seed, lsfs__ivf **out);
+void lsfs__ivf_free(lsfs__ivf *f);
+/* Put node in the cell of its nearest centroid. */
+int lsfs__ivf_add(lsfs__ivf *f, const lsfs__vspace *vs, int32_t node);
+/* The k best admissible nodes among the nprobe best cells, best first,
+ * into out[k]; returns the count or a negative AIOS_E* code. */
+int lsfs__ivf_search(const lsfs__ivf *f, const lsfs__vspace *vs, const float *q, size_t nprobe,
+                     size_t k, lsfs__hnsw_ok ok, void *arg, lsfs__hit *out);
 
 /* ---- aligned allocation (kernels.c) ----------------------------------------- */
 

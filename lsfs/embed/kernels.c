@@ -1,8 +1,9 @@
 /*
  * kernels.c - the compute kernels of the encoder and the vector index, as a
  * table of implementations picked at run time: "scalar" (the plain C
- * reference every other row is tested against) and "avx2" (AVX2 + FMA,
- * compiled with a target attribute and used only when the CPU has both).
+ * reference every other row is tested against), "avx2" (AVX2 + FMA) and
+ * "avx512" (AVX-512F matmul and dot products), each compiled with a target
+ * attribute and used only when the CPU has the features.
  *
  * Owns nothing mutable: every kernel is a pure function of its arguments,
  * so any thread may call any of them at once.  Also packs linear-layer
@@ -244,6 +245,23 @@ AVX2 static void avx2_softmax(float *x, int n)
 AVX2 static void avx2_qk(const float *q, const float *kt, int hd, int ld, int n, float *scores)
 {
     int j = 0;
+    /* 64 keys at a time: eight independent FMA chains hide the latency. */
+    for (; j + 64 <= n; j += 64) {
+        __m256 a[8];
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; u++)
+            a[u] = _mm256_setzero_ps();
+        for (int d = 0; d < hd; d++) {
+            __m256 qd = _mm256_broadcast_ss(q + d);
+            const float *row = kt + (size_t)d * ld + j;
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; u++)
+                a[u] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(row + 8 * u), a[u]);
+        }
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; u++)
+            _mm256_storeu_ps(scores + j + 8 * u, a[u]);
+    }
     for (; j + 16 <= n; j += 16) {
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         for (int d = 0; d < hd; d++) {
@@ -275,9 +293,25 @@ AVX2 static void avx2_pv(const float *p, const float *v, int ldv, int n, int hd,
         scalar_pv(p, v, ldv, n, hd, out);
         return;
     }
+    /* Two rows of V per step into separate accumulators: eight chains. */
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int j = 0; j < n; j++) {
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *vr = v + (size_t)j * ldv, *vs = vr + ldv;
+        __m256 pj = _mm256_broadcast_ss(p + j), pk = _mm256_broadcast_ss(p + j + 1);
+        a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr), a0);
+        a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8), a1);
+        a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 16), a2);
+        a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 24), a3);
+        b0 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs), b0);
+        b1 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs + 8), b1);
+        b2 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs + 16), b2);
+        b3 = _mm256_fmadd_ps(pk, _mm256_loadu_ps(vs + 24), b3);
+    }
+    if (j < n) {
         const float *vr = v + (size_t)j * ldv;
         __m256 pj = _mm256_broadcast_ss(p + j);
         a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr), a0);
@@ -285,10 +319,10 @@ AVX2 static void avx2_pv(const float *p, const float *v, int ldv, int n, int hd,
         a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 16), a2);
         a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 24), a3);
     }
-    _mm256_storeu_ps(out, a0);
-    _mm256_storeu_ps(out + 8, a1);
-    _mm256_storeu_ps(out + 16, a2);
-    _mm256_storeu_ps(out + 24, a3);
+    _mm256_storeu_ps(out, _mm256_add_ps(a0, b0));
+    _mm256_storeu_ps(out + 8, _mm256_add_ps(a1, b1));
+    _mm256_storeu_ps(out + 16, _mm256_add_ps(a2, b2));
+    _mm256_storeu_ps(out + 24, _mm256_add_ps(a3, b3));
 }
 
 AVX2 static float avx2_dot(const float *a, const float *b, int n)
@@ -398,9 +432,151 @@ AVX2 static void avx2_linear(const lsfs__linear *l, const float *x, int T, float
     }
 }
 
+/* ---- AVX-512 (F) ------------------------------------------------------------- */
+
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+static bool avx512_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && avx2_supported();
+}
+
+AVX512 static float avx512_dot(const float *a, const float *b, int n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    float acc = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; i++)
+        acc += a[i] * b[i];
+    return acc;
+}
+
+AVX512 static void avx512_dot_many(const float *q, const float *base, int dim, size_t n,
+                                   float *out)
+{
+    size_t i = 0;
+    if (dim % 16 == 0) {
+        for (; i + 4 <= n; i += 4) {
+            const float *r0 = base + i * (size_t)dim, *r1 = r0 + dim, *r2 = r1 + dim, *r3 = r2 + dim;
+            __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+            __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+            for (int d = 0; d < dim; d += 16) {
+                __m512 qv = _mm512_loadu_ps(q + d);
+                s0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r0 + d), s0);
+                s1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r1 + d), s1);
+                s2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r2 + d), s2);
+                s3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r3 + d), s3);
+            }
+            out[i] = _mm512_reduce_add_ps(s0);
+            out[i + 1] = _mm512_reduce_add_ps(s1);
+            out[i + 2] = _mm512_reduce_add_ps(s2);
+            out[i + 3] = _mm512_reduce_add_ps(s3);
+        }
+    }
+    for (; i < n; i++)
+        out[i] = avx512_dot(q, base + i * (size_t)dim, dim);
+}
+
+/*
+ * Micro-kernel: R (1..12) rows of x times P (1 or 2) adjacent 16-column
+ * panels, plus bias: per k, P panel rows are loaded and each x[r][k]
+ * broadcast, R*P FMAs (24 accumulators of 32 registers at R=12, P=2).
+ */
+AVX512 static inline __attribute__((always_inline)) void
+mk512(const float *x, int ldx, const float *panel, size_t pstride, int K, const float *bias,
+      float *y, int ldy, const int R, const int P)
+{
+    __m512 acc[12][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int p = 0; p < P; p++)
+            acc[r][p] = _mm512_loadu_ps(bias + 16 * p);
+    for (int k = 0; k < K; k++) {
+        __m512 w[2];
+#pragma GCC unroll 2
+        for (int p = 0; p < P; p++)
+            w[p] = _mm512_load_ps(panel + p * pstride + (size_t)k * LSFS_PANEL);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+            __m512 xb = _mm512_set1_ps(x[(size_t)r * ldx + k]);
+#pragma GCC unroll 2
+            for (int p = 0; p < P; p++)
+                acc[r][p] = _mm512_fmadd_ps(xb, w[p], acc[r][p]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int p = 0; p < P; p++)
+            _mm512_storeu_ps(y + (size_t)r * ldy + 16 * p, acc[r][p]);
+}
+
+/* The rows left over after blocks of 12, for P panels. */
+AVX512 static inline __attribute__((always_inline)) void
+mk512_tail(const float *x, int ldx, const float *panel, size_t pstride, int K, const float *bias,
+           float *y, int ldy, int rows, const int P)
+{
+    switch (rows) {
+    case 11: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 11, P); break;
+    case 10: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 10, P); break;
+    case 9: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 9, P); break;
+    case 8: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 8, P); break;
+    case 7: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 7, P); break;
+    case 6: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 6, P); break;
+    case 5: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 5, P); break;
+    case 4: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 4, P); break;
+    case 3: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 3, P); break;
+    case 2: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 2, P); break;
+    case 1: mk512(x, ldx, panel, pstride, K, bias, y, ldy, 1, P); break;
+    default: break;
+    }
+}
+
+AVX512 static void avx512_linear(const lsfs__linear *l, const float *x, int T, float *y)
+{
+    const int K = l->in, N = l->out, np = N / LSFS_PANEL;
+    const size_t pstride = (size_t)K * LSFS_PANEL;
+    for (int t0 = 0; t0 < T; t0 += ROW_BLOCK) {
+        int t1 = t0 + ROW_BLOCK < T ? t0 + ROW_BLOCK : T;
+        int p = 0;
+        for (; p + 2 <= np; p += 2) {
+            const float *panel = l->packed + (size_t)p * pstride;
+            const float *bias = l->b + p * LSFS_PANEL;
+            int t = t0;
+            for (; t + 12 <= t1; t += 12)
+                mk512(x + (size_t)t * K, K, panel, pstride, K, bias,
+                      y + (size_t)t * N + p * LSFS_PANEL, N, 12, 2);
+            mk512_tail(x + (size_t)t * K, K, panel, pstride, K, bias,
+                       y + (size_t)t * N + p * LSFS_PANEL, N, t1 - t, 2);
+        }
+        for (; p < np; p++) {
+            const float *panel = l->packed + (size_t)p * pstride;
+            const float *bias = l->b + p * LSFS_PANEL;
+            int t = t0;
+            for (; t + 12 <= t1; t += 12)
+                mk512(x + (size_t)t * K, K, panel, pstride, K, bias,
+                      y + (size_t)t * N + p * LSFS_PANEL, N, 12, 1);
+            mk512_tail(x + (size_t)t * K, K, panel, pstride, K, bias,
+                       y + (size_t)t * N + p * LSFS_PANEL, N, t1 - t, 1);
+        }
+    }
+}
+
 /* ---- the table -------------------------------------------------------------- */
 
+/* Best first: "auto" takes the first row the CPU supports.  The AVX-512 row
+ * reuses the AVX2 element-wise and attention kernels (not the bottleneck). */
 static const lsfs__kernels kernel_table[] = {
+    {"avx512", avx512_supported, avx512_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv,
+     avx512_dot, avx512_dot_many},
     {"avx2", avx2_supported, avx2_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv, avx2_dot,
      avx2_dot_many},
     {"scalar", scalar_supported, scalar_linear, scalar_gelu, scalar_softmax, scalar_qk, scalar_pv,

@@ -17,4 +17,14 @@ EXTRA_MODEL_TARGETS += $(EMBED_MODEL_DIR)/model.safetensors
 $(EMBED_MODEL_DIR)/model.safetensors: scripts/fetch_embed_model.sh
 	PYTHON=$(PYTHON) ./scripts/fetch_embed_model.sh "$(AIOS_DATA)"
 
+# Benchmarks (never part of `make test`): make bench-embed
+EMBED_BENCH_LIBS := $(BUILD)/libembed.a $(BUILD)/libcommon.a
+$(BUILD)/bench-vindex: bench/embed/bench_vindex.c $(EMBED_BENCH_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(EMBED_BENCH_LIBS) $(LDFLAGS) $(BASE_LIBS)
+$(BUILD)/bench-embed: bench/embed/bench_embed.c $(EMBED_BENCH_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(EMBED_BENCH_LIBS) $(LDFLAGS) $(BASE_LIBS)
+.PHONY: bench-embed
+bench-embed: $(BUILD)/bench-vindex $(BUILD)/bench-embed
+	./bench/embed/run.sh $(BUILD)
+
 endif

@@ -81,7 +81,8 @@ int aios__err_remote(aios_error *err, const json_t *error)
     snprintf(err->name, sizeof(err->name), "%s", name ? name : aios_errname(code));
     snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
     snprintf(err->message, sizeof(err->message), "%s", msg && *msg ? msg : aios_strerror(code));
-    err->data = json_is_object(data) ? json_incref(data) : NULL;
+    /* a copy, not a reference: err may travel to another thread */
+    err->data = json_is_object(data) ? json_deep_copy(data) : NULL;
     return code;
 }
 
@@ -152,7 +153,8 @@ void aios__pcall_free(pcall *p)
     if (!p)
         return;
     json_decref(p->result);
-    aios_error_clear(&p->err);
+    aios_error_clear(p->err);
+    free(p->err);
     free(p);
 }
 
@@ -177,7 +179,9 @@ void aios__fail_all(aios_client *c, int code, const char *why)
                 continue;
             }
             if (p->sync) {
-                p->rc = aios__err_local(&p->err, code, "%s: %s", p->method, why);
+                if (!p->err)
+                    p->err = calloc(1, sizeof(*p->err));
+                p->rc = p->err ? aios__err_local(p->err, code, "%s: %s", p->method, why) : code;
                 p->done = true;
                 continue;
             }
@@ -210,36 +214,84 @@ static bool method_ok(const char *m)
     return true;
 }
 
-/* Build the request line for method/params with id (0: a notification). */
-static int build_line(aios_client *c, uint64_t id, const char *method, json_t *params, char **out, size_t *n)
+/* Decimal digits of v into buf (at least 21 bytes); returns the length. */
+static size_t u64_text(uint64_t v, char *buf)
 {
-    char *ps = NULL, *line;
-    int len;
+    char tmp[24];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+#define PUT(lit) (memcpy(o, lit, sizeof(lit) - 1), o += sizeof(lit) - 1)
+
+/*
+ * Build the request line for method/params with id (0: a notification)
+ * into buf (blen bytes) when it fits, else into a malloc'd buffer; *out
+ * points at the line either way (free it when it is not buf).  Plain
+ * copies, no printf: this runs once per call.
+ */
+static int build_line(aios_client *c, uint64_t id, const char *method, json_t *params, char *buf, size_t blen,
+                      char **out, size_t *n)
+{
+    char *ps = NULL, *o;
+    size_t ml, pl = 0, need;
 
     *out = NULL;
     if (!method_ok(method))
         return AIOS_EINVAL;
     if (params && !json_is_object(params))
         return AIOS_EINVAL;
-    if (params && !(ps = json_dumps(params, JSON_COMPACT)))
-        return AIOS_ENOMEM;
-    if (id)
-        len = asprintf(&line, "{\"jsonrpc\":\"2.0\",\"id\":%" PRIu64 ",\"method\":\"%s\"%s%s}\n", id, method,
-                       ps ? ",\"params\":" : "", ps ? ps : "");
-    else
-        len = asprintf(&line, "{\"jsonrpc\":\"2.0\",\"method\":\"%s\"%s%s}\n", method, ps ? ",\"params\":" : "",
-                       ps ? ps : "");
-    free(ps);
-    if (len < 0)
-        return AIOS_ENOMEM;
-    if (c->max_line && (size_t)len > c->max_line) {
-        free(line);
+    if (params && json_object_size(params)) {
+        if (!(ps = json_dumps(params, JSON_COMPACT)))
+            return AIOS_ENOMEM;
+        pl = strlen(ps);
+    }
+    ml = strlen(method);
+    need = 64 + ml + pl;
+    if (c->max_line && need > c->max_line + 64) {
+        free(ps);
         return AIOS_ETOOBIG;
     }
-    *out = line;
-    *n = (size_t)len;
+    if (need > blen && !(buf = malloc(need))) {
+        free(ps);
+        return AIOS_ENOMEM;
+    }
+    o = buf;
+    PUT("{\"jsonrpc\":\"2.0\",");
+    if (id) {
+        PUT("\"id\":");
+        o += u64_text(id, o);
+        PUT(",");
+    }
+    PUT("\"method\":\"");
+    memcpy(o, method, ml);
+    o += ml;
+    PUT("\"");
+    if (ps) {
+        PUT(",\"params\":");
+        memcpy(o, ps, pl);
+        o += pl;
+        free(ps);
+    }
+    PUT("}\n");
+    *n = (size_t)(o - buf);
+    if (c->max_line && *n - 1 > c->max_line) {
+        if (need > blen)
+            free(buf);
+        return AIOS_ETOOBIG;
+    }
+    *out = buf;
     return 0;
 }
+
+#undef PUT
 
 /*
  * Register p under a fresh id (stored in *id before anything is sent: once
@@ -249,42 +301,38 @@ static int build_line(aios_client *c, uint64_t id, const char *method, json_t *p
 static int start_call(aios_client *c, pcall *p, const char *method, json_t *params, uint64_t *id,
                       aios_error *err)
 {
-    char *line;
-    size_t n;
+    char small[512], *line;
+    size_t n, ml = method ? strlen(method) : 0;
+    bool queued;
     int rc;
 
-    snprintf(p->method, sizeof(p->method), "%s", method ? method : "?");
-    pthread_mutex_lock(&c->mu);
-    if (c->closed) {
-        pthread_mutex_unlock(&c->mu);
-        return aios__err_local(err, AIOS_ECLOSED, "%s: %s", p->method, c->close_msg);
-    }
-    p->id = *id = ++c->next_id;
-    pthread_mutex_unlock(&c->mu);
-    rc = build_line(c, p->id, method, params, &line, &n);
+    ml = ml < sizeof(p->method) - 1 ? ml : sizeof(p->method) - 1;
+    memcpy(p->method, method ? method : "", ml);
+    p->method[ml] = '\0';
+    p->id = *id = atomic_fetch_add(&c->next_id, 1) + 1;
+    rc = build_line(c, p->id, method, params, small, sizeof(small), &line, &n);
     if (rc < 0)
         return aios__err_local(err, rc, rc == AIOS_ETOOBIG ? "%s: the request exceeds the daemon's line limit"
                                         : rc == AIOS_EINVAL ? "%s: bad method name or params (not an object)"
                                                             : "%s: out of memory",
                                p->method);
-    pthread_mutex_lock(&c->mu);
-    rc = c->closed ? AIOS_ECLOSED : aios__pending_add(c, p);
-    pthread_mutex_unlock(&c->mu);
-    if (rc < 0) {
+    /* one lock: into the table and onto the outbox together */
+    rc = aios__send(c, line, n, p, &queued);
+    if (line != small)
         free(line);
-        return aios__err_local(err, rc, "%s: %s", p->method, rc == AIOS_ECLOSED ? c->close_msg : "out of memory");
-    }
-    rc = aios__send(c, line, n);
-    free(line);
     if (rc < 0) {
         /* take the call back unless the reader already ended it (then its
          * answer, ECLOSED, is delivered the normal way) */
-        pcall *q;
-        pthread_mutex_lock(&c->mu);
-        q = aios__pending_remove(c, *id);
-        pthread_mutex_unlock(&c->mu);
-        if (q)
-            return aios__err_local(err, rc, "%s: cannot send the request to aiosd", method);
+        pcall *q = NULL;
+        if (queued) {
+            pthread_mutex_lock(&c->mu);
+            q = aios__pending_remove(c, *id);
+            pthread_mutex_unlock(&c->mu);
+        }
+        if (!queued || q)
+            return aios__err_local(err, rc, "%s: %s", p->method,
+                                   rc == AIOS_ENOMEM ? "out of memory" : c->close_msg[0] ? c->close_msg
+                                                                                          : "cannot send the request");
     }
     return 0;
 }
@@ -295,7 +343,7 @@ static int send_cancel(aios_client *c, uint64_t id)
     int n = snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancel\",\"params\":{\"id\":%" PRIu64 "}}\n",
                      id);
 
-    return aios__send(c, line, (size_t)n);
+    return aios__send(c, line, (size_t)n, NULL, NULL);
 }
 
 static uint64_t now_ms(void)
@@ -340,6 +388,9 @@ static int wait_until(aios_client *c, bool (*done)(aios_client *c, void *arg), v
                 return AIOS_ETIMEDOUT;
             slice = (int)(deadline - now);
         }
+        /* the signal may reach another thread: look at the flag now and then */
+        if (stop_on_interrupt && c->interrupt && (slice < 0 || slice > WAIT_SLICE_MS))
+            slice = WAIT_SLICE_MS;
         if (c->closed) {
             /* closing is ending the calls in another thread */
             cond_wait_ms(c, WAIT_SLICE_MS);
@@ -435,9 +486,11 @@ int aios_call_stream(aios_client *c, const char *method, json_t *params, aios_st
             *result = p->result;
             p->result = NULL;
         }
+    } else if (err && p->err) {
+        *err = *p->err;
+        memset(p->err, 0, sizeof(*p->err));
     } else if (err) {
-        *err = p->err;
-        memset(&p->err, 0, sizeof(p->err));
+        aios__err_local(err, rc, "%s: %s", method, aios_strerror(rc));
     }
     aios__pcall_free(p);
     return rc;
@@ -520,16 +573,17 @@ int aios_cancel(aios_client *c, uint64_t call_id)
 
 int aios_notify(aios_client *c, const char *method, json_t *params)
 {
-    char *line;
+    char small[512], *line;
     size_t n;
     int rc;
 
     if (!c)
         return AIOS_EINVAL;
-    if ((rc = build_line(c, 0, method, params, &line, &n)) < 0)
+    if ((rc = build_line(c, 0, method, params, small, sizeof(small), &line, &n)) < 0)
         return rc;
-    rc = aios__send(c, line, n);
-    free(line);
+    rc = aios__send(c, line, n, NULL, NULL);
+    if (line != small)
+        free(line);
     return rc;
 }
 

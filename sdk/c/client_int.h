@@ -28,7 +28,7 @@ typedef struct pcall {
     aios_stream_cb stream_cb;
     aios_done_cb done_cb;
     void *arg;
-    char method[64];            /* for messages */
+    char method[48];            /* for messages */
     /* synchronous calls: the waiter reads these once done is set */
     bool sync;
     bool done;
@@ -36,7 +36,7 @@ typedef struct pcall {
     int in_cb;                  /* stream callbacks running right now */
     int rc;
     json_t *result;
-    aios_error err;
+    aios_error *err;            /* a sync call's error, allocated when it fails */
 } pcall;
 
 struct aios_client {
@@ -44,7 +44,7 @@ struct aios_client {
     char *path;
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* a call finished, a role was released */
-    uint64_t next_id;
+    atomic_uint_fast64_t next_id;
     /* pending calls by id */
     pcall **buckets;
     size_t nbuckets, npending;
@@ -52,6 +52,7 @@ struct aios_client {
     /* roles */
     bool reader_busy;
     bool writer_busy;
+    bool flush_pending;         /* callbacks queued requests (see io.c) */
     /* outbox (mu) */
     char *obuf;
     size_t olen, ocap;
@@ -100,11 +101,18 @@ void aios__fail_all(aios_client *c, int code, const char *why);
 /* ---- i/o (io.c) ------------------------------------------------------------- */
 
 /*
- * Queue one whole line (with its newline) and push the outbox to the
- * socket unless another thread is doing so.  Returns 0, AIOS_ECLOSED or
- * AIOS_ENOMEM.  Any thread; mu must not be held.
+ * Queue one whole line (with its newline) - registering p, when not NULL,
+ * in the pending table under the same lock (*queued says whether it got
+ * there) - and push the outbox to the
+ * socket unless another thread is doing so or a callback of this
+ * connection is running (then it leaves at the end of the dispatch round).
+ * Returns 0, AIOS_ECLOSED or AIOS_ENOMEM.  Any thread; mu must not be held.
  */
-int aios__send(aios_client *c, const char *line, size_t n);
+int aios__send(aios_client *c, const char *line, size_t n, pcall *p, bool *queued);
+
+/* Send what callbacks queued during a dispatch round (any thread; mu not
+ * held).  0 or AIOS_ECLOSED. */
+int aios__flush(aios_client *c);
 
 /*
  * Holding the reader role: dispatch complete lines already buffered; when

@@ -163,6 +163,7 @@ int aios_client_connect(const char *path, const aios_client_opts *opts, aios_cli
         pthread_condattr_destroy(&ca);
     }
     atomic_init(&c->stopping, false);
+    atomic_init(&c->next_id, 0);
     if (opts) {
         c->interrupt = opts->interrupt;
         c->notify_cb = opts->notify_cb;

@@ -234,6 +234,8 @@ def generate():
 if __name__ == '__main__':
     if len(sys.argv) > 1 and sys.argv[1] == '--in-venv':
         generate()
+    elif len(sys.argv) > 1 and sys.argv[1] == '--setup-venv':
+        ensure_venv()   # only the pinned venv (bench/embed/run.sh uses it as the peer)
     else:
         py = ensure_venv()
         env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from llama_cpp import Llama
 
-N_GEN, N_TOP, TOPK = 256, 64, 5
+N_GEN, N_TOP, TOPK = 64, 32, 5
 PROMPTS = [
     "The capital of France is",
     "Once upon a time, in a small village by the sea,",
@@ -32,7 +32,7 @@ PROMPTS = [
 def main():
     model, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    llm = Llama(model_path=model, n_ctx=1024, n_batch=512, logits_all=True, n_threads=2,
+    llm = Llama(model_path=model, n_ctx=1024, n_batch=512, logits_all=True, n_threads=1,
                 verbose=False)
     res = {"model": os.path.basename(model),
            "model_sha256": hashlib.sha256(open(model, "rb").read()).hexdigest(),

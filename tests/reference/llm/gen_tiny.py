@@ -6,7 +6,8 @@ Output in OUT/: <name>.gguf and <name>.ref, the latter little-endian:
   float32 logits[n_tokens][n_vocab]   (every position, causal; exact math)
   float32 sim[n_tokens][n_vocab]      (the same with the engine's rounding
                                        simulated: 8-bit activation blocks
-                                       before quantized matmuls, f16 K/V)
+                                       before quantized matmuls, f16 K/V,
+                                       f16 queries and attention weights)
 
 The numpy pass is written from the architecture's definition (RMSNorm,
 rotary embedding, grouped-query causal attention, SwiGLU FFN), not from the
@@ -132,12 +133,14 @@ def rope(v, pos, base, neox, freqs):
 
 def fake_q8(x):
     """Round rows to 32-element blocks of int8 with scale amax/127 (the
-    engine's activation format; numpy rounds half to even like it)."""
+    engine's activation format, as GGUF q8 blocks: the scale is stored at
+    fp16; numpy rounds half to even like the engine)."""
     x32 = x.astype(np.float32).reshape(x.shape[0], -1, 32)
     d = (np.abs(x32).max(-1, keepdims=True) / np.float32(127)).astype(np.float32)
     idv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
     q = np.round(x32 * idv)
-    return (q * d).astype(np.float64).reshape(x.shape)
+    d16 = d.astype(np.float16).astype(np.float64)  # the scale is kept at fp16
+    return (q * d16).reshape(x.shape)
 
 
 def forward(hp, ws, tokens, sim=False, qtypes=None):
@@ -163,7 +166,7 @@ def forward(hp, ws, tokens, sim=False, qtypes=None):
         q = mm(h, p + "attn_q.weight") + ws.get(p + "attn_q.bias", 0)
         k = mm(h, p + "attn_k.weight") + ws.get(p + "attn_k.bias", 0)
         v = mm(h, p + "attn_v.weight") + ws.get(p + "attn_v.bias", 0)
-        q = rope(q.reshape(Tn, NHh, hd), pos, hp["base"], neox, freqs)
+        q = kvr(rope(q.reshape(Tn, NHh, hd), pos, hp["base"], neox, freqs))
         k = kvr(rope(k.reshape(Tn, NKVh, hd), pos, hp["base"], neox, freqs))
         v = kvr(v.reshape(Tn, NKVh, hd))
         out = np.zeros((Tn, NHh, hd))
@@ -172,7 +175,7 @@ def forward(hp, ws, tokens, sim=False, qtypes=None):
             sc = q[:, hh, :] @ k[:, kh, :].T / np.sqrt(hd) + mask
             sc = np.exp(sc - sc.max(-1, keepdims=True))
             sc /= sc.sum(-1, keepdims=True)
-            out[:, hh, :] = sc @ v[:, kh, :]
+            out[:, hh, :] = kvr(sc) @ v[:, kh, :]
         x = x + mm(out.reshape(Tn, E), p + "attn_output.weight")
         h = rmsnorm(x, ws[p + "ffn_norm.weight"], hp["eps"])
         g = mm(h, p + "ffn_gate.weight")

@@ -749,3 +749,27 @@ Test(client, unsolicited_errors_reach_notify_cb, .init = up, .fini = down, .time
     cr_assert_eq(atomic_load(&n), 1);
     aios_client_close(c);
 }
+
+/* A call cancelled by $/cancel whose handler answers from its cancel
+ * callback (proc.wait) has its reply queued when the client hangs up right
+ * after: the daemon must not spin on that half-finished call. */
+Test(client, cancel_then_hang_up_keeps_the_daemon_alive, .init = up, .fini = down, .timeout = 30)
+{
+    aios_client *c = connect_plain(), *c2;
+    const char *argv[] = {"sleep", "30", NULL};
+    long long pid = spawn(c, argv);
+    json_t *p = json_pack("{s:I}", "id", (json_int_t)pid), *res = NULL;
+    aios_error e = {0};
+
+    for (int i = 0; i < 20; i++) {
+        aios_client *k = connect_plain();
+        cr_assert_eq(aios_call(k, "proc.wait", p, 20, &res, &e), AIOS_ETIMEDOUT);
+        aios_client_close(k);   /* $/cancel and EOF arrive together */
+    }
+    c2 = connect_plain();
+    cr_assert_eq(aios_call(c2, "sys.ping", NULL, 3000, &res, &e), 0, "the daemon stopped answering: %s", e.message);
+    json_decref(res);
+    aios_client_close(c2);
+    json_decref(p);
+    aios_client_close(c);
+}

@@ -6,86 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aios/jschema.h"
 #include "grammar_fixture.h"
 #include "jsonschema_check.h"
 
-const char *const gf_schema_names[GF_N_SCHEMAS] = {
-    "person", "order", "mixed_array", "literals", "tree", "map", "shapes", "strings", "tuple",
-    "tools",
-};
+/* The test schemas live in tests/reference/grammar/schemas.json so that
+ * benches and integration tests use the same ones. */
+static json_t *schemas_doc;
+static char *schema_texts[GF_N_SCHEMAS];
 
-const char *const gf_schemas[GF_N_SCHEMAS] = {
-    /* 0 person: bounded integer, optional fields, enum array */
-    "{\"type\":\"object\",\"properties\":{"
-    "\"name\":{\"type\":\"string\",\"maxLength\":20},"
-    "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},"
-    "\"email\":{\"type\":\"string\"},"
-    "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"bb\",\"ccc\"]},\"maxItems\":4}},"
-    "\"required\":[\"name\",\"age\"],\"additionalProperties\":false}",
-    /* 1 order: nested objects, arrays of objects, formats, number bounds */
-    "{\"type\":\"object\",\"properties\":{"
-    "\"id\":{\"type\":\"string\",\"format\":\"uuid\"},"
-    "\"placed\":{\"type\":\"string\",\"format\":\"date\"},"
-    "\"lines\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":3,\"items\":{\"type\":\"object\","
-    "\"properties\":{\"sku\":{\"type\":\"string\",\"minLength\":3,\"maxLength\":8},"
-    "\"qty\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":99},"
-    "\"price\":{\"type\":\"number\",\"minimum\":0,\"maximum\":10000}},"
-    "\"required\":[\"sku\",\"qty\",\"price\"],\"additionalProperties\":false}},"
-    "\"paid\":{\"type\":\"boolean\"}},"
-    "\"required\":[\"id\",\"placed\",\"lines\",\"paid\"],\"additionalProperties\":false}",
-    /* 2 mixed_array: anyOf of scalar types */
-    "{\"type\":\"array\",\"minItems\":1,\"maxItems\":5,\"items\":{\"anyOf\":["
-    "{\"type\":\"number\"},{\"type\":\"boolean\"},{\"type\":\"null\"},"
-    "{\"type\":\"string\",\"maxLength\":5}]}}",
-    /* 3 literals: enum / const of every kind */
-    "{\"type\":\"object\",\"properties\":{"
-    "\"status\":{\"enum\":[\"ok\",\"error\",\"pending\",\"okay\"]},"
-    "\"code\":{\"const\":200},"
-    "\"level\":{\"enum\":[1,2,12,\"x\",null,true,{\"a\":[1,2]},[3]]},"
-    "\"flag\":{\"type\":[\"boolean\",\"null\"]}},"
-    "\"required\":[\"status\",\"code\",\"level\"],\"additionalProperties\":false}",
-    /* 4 tree: recursion through $ref */
-    "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{"
-    "\"value\":{\"type\":\"integer\",\"minimum\":-1000,\"maximum\":1000},"
-    "\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/node\"},\"maxItems\":3}},"
-    "\"required\":[\"value\"],\"additionalProperties\":false}},"
-    "\"$ref\":\"#/$defs/node\"}",
-    /* 5 map: additionalProperties with a schema next to declared keys */
-    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},"
-    "\"idx\":{\"type\":\"boolean\"}},"
-    "\"required\":[\"id\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":10}}",
-    /* 6 shapes: oneOf of objects told apart by a const */
-    "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"circle\"},"
-    "\"r\":{\"type\":\"number\",\"minimum\":0,\"maximum\":100}},"
-    "\"required\":[\"kind\",\"r\"],\"additionalProperties\":false},"
-    "{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"rect\"},"
-    "\"w\":{\"type\":\"number\"},\"h\":{\"type\":\"number\"}},"
-    "\"required\":[\"kind\",\"w\",\"h\"],\"additionalProperties\":false}]}",
-    /* 7 strings: length limits and a key that needs escapes */
-    "{\"type\":\"object\",\"properties\":{"
-    "\"a\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":4},"
-    "\"b\":{\"type\":\"string\",\"minLength\":5},"
-    "\"key \\\"q\\\"\\n\":{\"type\":\"boolean\"}},"
-    "\"required\":[\"a\",\"b\",\"key \\\"q\\\"\\n\"]}",
-    /* 8 tuple: prefixItems with date-time, time and exclusive bounds */
-    "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\",\"format\":\"date-time\"},"
-    "{\"type\":\"string\",\"format\":\"time\"},"
-    "{\"type\":\"integer\",\"exclusiveMinimum\":-5,\"exclusiveMaximum\":5}],"
-    "\"items\":false,\"minItems\":3}",
-    /* 9 tools: replaced by the tool-call schema built in the tests */
-    NULL,
-};
+static void load_schemas(void)
+{
+    char path[1024];
+    json_error_t je;
+    const char *src = getenv("AIOS_SRC_DIR");
 
-/* Two tools for the tool-call tests. */
-static const char *const tools_json =
-    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"w\","
-    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\","
-    "\"maxLength\":30},\"unit\":{\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"],"
-    "\"additionalProperties\":false}}},"
-    "{\"type\":\"function\",\"function\":{\"name\":\"search\",\"parameters\":{\"type\":\"object\","
-    "\"$defs\":{\"lim\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}},"
-    "\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":{\"$ref\":\"#/$defs/lim\"}},"
-    "\"required\":[\"query\",\"limit\"],\"additionalProperties\":false}}}]";
+    if (schemas_doc)
+        return;
+    snprintf(path, sizeof(path), "%s/tests/reference/grammar/schemas.json", src ? src : ".");
+    schemas_doc = json_load_file(path, 0, &je);
+    cr_assert_not_null(schemas_doc, "%s: %s", path, je.text);
+    cr_assert_eq(json_array_size(schemas_doc), GF_N_SCHEMAS);
+    for (int i = 0; i < GF_N_SCHEMAS; i++) {
+        const json_t *s = json_object_get(json_array_get(schemas_doc, (size_t)i), "schema");
+        schema_texts[i] = s ? json_dumps(s, JSON_COMPACT) : NULL;
+    }
+}
+
+const char *gf_schema_name(int i)
+{
+    load_schemas();
+    return json_string_value(json_object_get(json_array_get(schemas_doc, (size_t)i), "name"));
+}
+
+const char *gf_schema_text(int i)
+{
+    load_schemas();
+    return schema_texts[i];
+}
 
 const char *gf_model_path(void)
 {
@@ -132,7 +90,8 @@ json_t *gf_json(const char *text)
 
 json_t *gf_tools(void)
 {
-    return gf_json(tools_json);
+    load_schemas();
+    return json_deep_copy(json_object_get(json_array_get(schemas_doc, GF_N_SCHEMAS - 1), "tools"));
 }
 
 llm_grammar *gf_grammar(int i, uint32_t ws_max)
@@ -142,18 +101,18 @@ llm_grammar *gf_grammar(int i, uint32_t ws_max)
     char err[256];
     int rc;
 
-    if (gf_schemas[i] == NULL) {
+    if (gf_schema_text(i) == NULL) {
         json_t *tools = gf_tools();
         json_t *choice = json_string("required");
         rc = llm_grammar_from_tools(gf_vocab(), tools, choice, false, &o, &g, err, sizeof(err));
         json_decref(tools);
         json_decref(choice);
     } else {
-        json_t *s = gf_json(gf_schemas[i]);
+        json_t *s = gf_json(gf_schema_text(i));
         rc = llm_grammar_from_schema(gf_vocab(), s, &o, &g, err, sizeof(err));
         json_decref(s);
     }
-    cr_assert_eq(rc, 0, "compile schema %s: %s", gf_schema_names[i], err);
+    cr_assert_eq(rc, 0, "compile schema %s: %s", gf_schema_name(i), err);
     return g;
 }
 
@@ -168,6 +127,14 @@ bool gf_check(const json_t *schema, const char *text, size_t len, char *why, siz
         return false;
     }
     ok = tv_validate(schema, schema, doc, why, whylen);
+    /* and the kernel's validator, for the schemas inside its subset */
+    if (ok && aios_jschema_validate_schema(schema, NULL, 0) == 0) {
+        char path[128], msg[128];
+        if (aios_jschema_check(schema, doc, path, sizeof(path), msg, sizeof(msg)) != 0) {
+            snprintf(why, whylen, "aios_jschema_check: %s: %s", path, msg);
+            ok = false;
+        }
+    }
     json_decref(doc);
     return ok;
 }

@@ -17,8 +17,11 @@
 
 #define GF_N_SCHEMAS 10
 
-extern const char *const gf_schema_names[GF_N_SCHEMAS];
-extern const char *const gf_schemas[GF_N_SCHEMAS];
+/* The ten test schemas (tests/reference/grammar/schemas.json): name and
+ * compact text; the last one ("tools") has no schema text (NULL): its
+ * grammar is built from gf_tools(). */
+const char *gf_schema_name(int i);
+const char *gf_schema_text(int i);
 
 const char *gf_model_path(void);
 /* The default model's vocabulary (loaded once per test process). */

@@ -16,8 +16,8 @@
 
 static json_t *schema_of(int i)
 {
-    if (gf_schemas[i])
-        return gf_json(gf_schemas[i]);
+    if (gf_schema_text(i))
+        return gf_json(gf_schema_text(i));
     json_t *tools = gf_tools(), *choice = json_string("required");
     char err[128];
     json_t *s = llm_grammar_tools_schema(tools, choice, false, err, sizeof(err));
@@ -213,6 +213,18 @@ Test(grammar, compile_errors, .timeout = 30)
         cr_assert(strstr(err, cases[i].needle), "%s: message '%s'", cases[i].schema, err);
         json_decref(s);
     }
+    /* many alternatives are fine up to the configuration limit */
+    {
+        char big[8192];
+        size_t o = (size_t)snprintf(big, sizeof(big), "{\"anyOf\":[");
+        for (int i = 0; i < 64; i++)
+            o += (size_t)snprintf(big + o, sizeof(big) - o, "%s{\"const\":\"v%d\"}", i ? "," : "", i);
+        snprintf(big + o, sizeof(big) - o, "]}");
+        llm_grammar *gb = compile(big, 0);
+        cr_assert(accepts(gb, "\"v63\""));
+        cr_assert_not(accepts(gb, "\"v64\""));
+        llm_grammar_unref(gb);
+    }
     /* infinite recursion with a way out is fine; one without is not */
     llm_grammar *g = compile("{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}", 0);
     cr_assert(accepts(g, "[[],[[]]]"));
@@ -250,12 +262,12 @@ Test(grammar, mask_matches_brute_force, .timeout = 120)
         cr_assert_eq(llm_gstate_new(g, &st), 0);
         for (int step = 0; step < 40; step++) {
             int count = llm_gstate_mask(st, bits);
-            cr_assert_gt(count, 0, "%s: dead end at step %d", gf_schema_names[si], step);
+            cr_assert_gt(count, 0, "%s: dead end at step %d", gf_schema_name(si), step);
             if (step % 13 == 5) {
                 for (int t = 0; t < n; t++) {
                     bool m = (bits[t >> 5] >> (t & 31)) & 1;
                     cr_assert_eq(m, llm_gstate_allows(st, t), "%s step %d token %d",
-                                 gf_schema_names[si], step, t);
+                                 gf_schema_name(si), step, t);
                 }
                 checked++;
             }
@@ -290,14 +302,14 @@ Test(grammar, no_dead_end_and_always_completable, .timeout = 120)
             for (int step = 0; step < 60; step++) {
                 int count = llm_gstate_mask(st, bits);
                 char why[256];
-                cr_assert_gt(count, 0, "%s: no allowed token after '%.*s'", gf_schema_names[si],
+                cr_assert_gt(count, 0, "%s: no allowed token after '%.*s'", gf_schema_name(si),
                              (int)len, doc);
                 /* from here a completion exists and yields a valid document */
                 int cn = llm_gstate_completion(st, comp, 1 << 15);
                 cr_assert_geq(cn, 0);
                 memcpy(doc + len, comp, (size_t)cn);
                 cr_assert(gf_check(schema, doc, len + (size_t)cn, why, sizeof(why)),
-                          "%s: completion of '%.*s' is '%.*s': %s", gf_schema_names[si], (int)len,
+                          "%s: completion of '%.*s' is '%.*s': %s", gf_schema_name(si), (int)len,
                           doc, cn, comp, why);
                 /* the completion's tokens are all allowed, one by one */
                 llm_gstate *probe;
@@ -313,7 +325,7 @@ Test(grammar, no_dead_end_and_always_completable, .timeout = 120)
                 int32_t tok = pick(bits, n, count, &rng);
                 if (llm_gvocab_is_eog(v, tok)) {
                     cr_assert(gf_check(schema, doc, len, why, sizeof(why)), "%s: '%.*s': %s",
-                              gf_schema_names[si], (int)len, doc, why);
+                              gf_schema_name(si), (int)len, doc, why);
                     break;
                 }
                 uint32_t tl;
@@ -375,7 +387,7 @@ static void random_logits_run(int si)
         cr_assert(f == LLM_FINISH_STOP || f == LLM_FINISH_LENGTH || f == LLM_FINISH_TOOL_CALLS);
         cr_assert_leq(llm_gen_n_tokens(gen), p.max_tokens);
         cr_assert(gf_check(schema, text, len, why, sizeof(why)), "%s #%d (%s): '%s': %s",
-                  gf_schema_names[si], k, llm_finish_name(f), text, why);
+                  gf_schema_name(si), k, llm_finish_name(f), text, why);
         if (si == 9) {
             cr_assert(f == LLM_FINISH_TOOL_CALLS || f == LLM_FINISH_LENGTH, "'%s'", text);
             cr_assert_not_null(llm_gen_tool_calls(gen), "'%s'", text);
@@ -386,8 +398,8 @@ static void random_logits_run(int si)
         gf_logits_free(&lg);
     }
     /* both endings happen: budgets force closings, random eog ends others */
-    cr_assert_gt(lengths, 0, "%s: no budget closing", gf_schema_names[si]);
-    cr_assert_gt(stops, 0, "%s: no natural ending", gf_schema_names[si]);
+    cr_assert_gt(lengths, 0, "%s: no budget closing", gf_schema_name(si));
+    cr_assert_gt(stops, 0, "%s: no natural ending", gf_schema_name(si));
     llm_grammar_unref(g);
     json_decref(schema);
 }
@@ -577,4 +589,112 @@ Test(grammar, save_restore, .timeout = 60)
     llm_grammar_unref(other);
     free(a);
     free(b);
+}
+
+Test(grammar, prewarm_and_shared_entries, .timeout = 60)
+{
+    llm_gvocab *v = (llm_gvocab *)gf_vocab();
+    int n = llm_gvocab_n_vocab(v);
+    uint32_t *bits = malloc((size_t)(n + 31) / 32 * 4);
+    llm_grammar *g = gf_grammar(0, 0);
+    llm_grammar *g2 = compile("{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", 0);
+    llm_grammar_stats st;
+    llm_gstate *s;
+
+    cr_assert_eq(llm_gvocab_prewarm(v), 0);
+    /* inside person.email (a plain string): the vocabulary's entry is used */
+    cr_assert_eq(llm_gstate_new(g, &s), 0);
+    cr_assert_eq(llm_gstate_accept_bytes(s, "{\"name\":\"a\",\"age\":1,\"email\":\"x", 30), 0);
+    cr_assert_gt(llm_gstate_mask(s, bits), 40000);
+    llm_grammar_get_stats(g, &st);
+    cr_assert_geq(st.shared_hits, 1);
+    cr_assert_eq(st.entries, 0, "nothing grammar-specific was needed");
+    llm_gstate_free(s);
+    /* another grammar with a string of the same limits shares it too */
+    cr_assert_eq(llm_gstate_new(g2, &s), 0);
+    cr_assert_eq(llm_gstate_accept_bytes(s, "[\"ab", 4), 0);
+    uint64_t before = st.shared_hits;
+    cr_assert_gt(llm_gstate_mask(s, bits), 40000);
+    llm_grammar_get_stats(g2, &st);
+    cr_assert_gt(st.shared_hits, before);
+    llm_gstate_free(s);
+    llm_grammar_unref(g);
+    llm_grammar_unref(g2);
+    free(bits);
+}
+
+/* A small made-up vocabulary: the grammar does not depend on SmolLM2. */
+static const char *const tiny_tokens[] = {
+    "<eos>", "{", "}", "[", "]", "\"", ":", ",", "a", "b", "ab", "\"a\"", "\":", "1", "12",
+    " ", "true", "false", "null", "\\", "n", "u", "-", ".", "\xc3\xa9", "\xc3", "\xa9",
+    "\"b\":[", "\"]}", "x", "e",
+};
+#define N_TINY (int)(sizeof(tiny_tokens) / sizeof(tiny_tokens[0]))
+
+Test(grammar, other_vocabulary, .timeout = 30)
+{
+    uint32_t lens[N_TINY];
+    uint8_t special[N_TINY] = {1};
+    int32_t eog = 0;
+    llm_gvocab *v;
+    llm_grammar *g;
+    char err[256];
+    uint32_t bits[2];
+    uint64_t rng = 3;
+    json_t *s = gf_json("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
+                        "\"b\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+                        "\"required\":[\"a\"],\"additionalProperties\":false}");
+
+    for (int i = 0; i < N_TINY; i++)
+        lens[i] = (uint32_t)strlen(tiny_tokens[i]);
+    cr_assert_eq(llm_gvocab_new(tiny_tokens, lens, N_TINY, special, &eog, 1, &v), 0);
+    cr_assert_eq(llm_grammar_from_schema(v, s, NULL, &g, err, sizeof(err)), 0, "%s", err);
+    for (int walk = 0; walk < 40; walk++) {
+        llm_gstate *st;
+        char doc[4096];
+        size_t len = 0;
+        cr_assert_eq(llm_gstate_new(g, &st), 0);
+        for (int step = 0; step < 200; step++) {
+            int count = llm_gstate_mask(st, bits);
+            cr_assert_gt(count, 0, "dead end after '%.*s'", (int)len, doc);
+            for (int t = 0; t < N_TINY; t++)
+                cr_assert_eq((bits[t >> 5] >> (t & 31)) & 1, llm_gstate_allows(st, t),
+                             "token '%s' after '%.*s'", tiny_tokens[t], (int)len, doc);
+            int32_t tok = pick(bits, N_TINY, count, &rng);
+            if (tok == eog)
+                break;
+            cr_assert_eq(llm_gstate_accept(st, tok), 0);
+            memcpy(doc + len, tiny_tokens[tok], lens[tok]);
+            len += lens[tok];
+        }
+        if (llm_gstate_finished(st) || llm_gstate_can_end(st)) {
+            char why[256];
+            cr_assert(gf_check(s, doc, len, why, sizeof(why)), "'%.*s': %s", (int)len, doc, why);
+        }
+        llm_gstate_free(st);
+    }
+    /* "0" has no token here: the forced closing cannot be spelled, the loop
+     * goes on without it instead of failing */
+    llm_gen_params p;
+    llm_gen *gen;
+    float logits[N_TINY];
+    llm_gen_step step;
+    llm_gen_params_default(&p);
+    p.sample.temperature = 0;
+    p.max_tokens = 3;
+    cr_assert_eq(llm_gen_new(&p, v, g, NULL, false, &gen), 0);
+    for (int i = 0; i < N_TINY; i++)
+        logits[i] = i == 1 ? 5.0f : 0.0f; /* the model wants "{" and then anything */
+    int steps = 0;
+    do {
+        cr_assert_eq(llm_gen_next(gen, logits, &step), 0);
+        logits[1] = 0;
+        logits[11] = 5.0f; /* "\"a\"" */
+        steps++;
+    } while (step.finish == LLM_FINISH_NONE && steps < 10);
+    cr_assert_eq(step.finish, LLM_FINISH_LENGTH);
+    llm_gen_free(gen);
+    llm_grammar_unref(g);
+    llm_gvocab_free(v);
+    json_decref(s);
 }

@@ -1,0 +1,40 @@
+#!/bin/sh
+# run.sh BUILD_DIR - the embeddings benchmarks: the C encoder against the model
+# package's own runtime (sentence-transformers on torch, CPU) on the same
+# inputs in the same run, then the vector index.  Prints ratios and RESULT
+# lines.  Needs `make model`; the peer's venv is the reference venv
+# (tests/reference/embed/gen_reference.py creates it, pinned) or $EMBED_PEER_VENV.
+#   BENCH_THREADS="1 2"  BENCH_REPS=3  BENCH_KERNEL=avx512|avx2|scalar  BENCH_SKIP_VINDEX=1
+set -eu
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+DATA=${AIOS_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/aios}
+MODEL=${AIOS_EMBED_MODEL:-$DATA/models/all-MiniLM-L6-v2}
+VENV=${EMBED_PEER_VENV:-$ROOT/tests/reference/_work/venv}
+WORK=$ROOT/bench/_work/embed
+THREADS=${BENCH_THREADS:-"1 2"}
+REPS=${BENCH_REPS:-3}
+KERNEL=${BENCH_KERNEL:-}
+
+[ -f "$MODEL/model.safetensors" ] || { echo "no model at $MODEL: run make model" >&2; exit 1; }
+if [ ! -x "$VENV/bin/python" ]; then
+    /usr/bin/python3 tests/reference/embed/gen_reference.py --setup-venv
+fi
+/usr/bin/python3 bench/embed/make_inputs.py "$WORK"
+
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+for input in short long; do
+    for t in $THREADS; do
+        ours=$("$BUILD/bench-embed" "$MODEL" "$WORK/$input.jsonl" "$t" "$REPS" $KERNEL)
+        peer=$(HF_HUB_OFFLINE=1 "$VENV/bin/python" bench/embed/bench_peer.py "$WORK/$input.jsonl" "$t" "$REPS" 2>/dev/null | grep '^PEER')
+        echo "$input threads=$t  $ours"
+        echo "$input threads=$t  $peer"
+        o=$(field "$ours" tokens_per_s); p=$(field "$peer" tokens_per_s)
+        ratio=$(awk -v o="$o" -v p="$p" 'BEGIN { printf "%.2f", o / p }')
+        echo "RESULT bench=embed input=$input threads=$t ours_texts_per_s=$(field "$ours" texts_per_s) ours_tokens_per_s=$o peer_tokens_per_s=$p ratio=$ratio kernel=$(field "$ours" kernel)"
+    done
+done
+if [ -z "${BENCH_SKIP_VINDEX:-}" ]; then
+    "$BUILD/bench-vindex" 10000 100000
+fi
