@@ -1,0 +1,2 @@
+build-asan/common/error.o: common/error.c include/aios/error.h
+include/aios/error.h:
