@@ -19,3 +19,4 @@ PROGRAMS += grammar-model-check
 grammar-model-check_MAIN := bench/grammar/model_check.c tests/unit/llmcore/jsonschema_check.c
 grammar-model-check_MODULES := common llmcore
 grammar-model-check_LIBS := -lxxhash
+include llmcore/serve.mk
