@@ -310,7 +310,7 @@ static int cmp_hit(const void *x, const void *y)
 static int keyword_hits(lsfs_db *db, const char *query, const filters *f, int limit, hits *out,
                         json_t *info)
 {
-    char words[32][64], m1[4096], m2[4096], rare[2048], common[2048];
+    char words[32][64], m1[4200], m2[4200], rare[2048], common[2048];
     qterm t[32];
     size_t n = 0, live = 0, r = 0;
     int64_t total = 0, cum = 0;
@@ -659,7 +659,7 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     char *fts = NULL;
     float *qv = NULL;
     filters f = {0};
-    json_t *results, *info = json_object(), *timing = json_object();
+    json_t *results, *info = NULL, *timing = NULL;
     double t0 = now_ms_f(), wk, ws;
 
     lsfs__clear_err(db);
@@ -690,6 +690,8 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     f.owner = req->owner && *req->owner ? req->owner : NULL;
     f.after = req->modified_after_ms;
     depth = k * 5 < 50 ? 50 : k * 5;
+    info = json_object();
+    timing = json_object();
     wk = req->w_keyword > 0 ? req->w_keyword : db->s->opt.rrf_w_keyword;
     ws = req->w_semantic > 0 ? req->w_semantic : db->s->opt.rrf_w_semantic;
 
