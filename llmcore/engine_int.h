@@ -19,6 +19,8 @@ typedef struct llm_weight {
     uint32_t type;        /* llm_type */
     int64_t n_in, n_out;
     size_t row_bytes;
+    const uint8_t *packed; /* panels (quant.h), or NULL: use data */
+    size_t panel_bytes;
 } llm_weight;
 
 typedef struct llm_layer {
@@ -39,6 +41,8 @@ struct llm_model {
     llm_weight output;               /* [n_vocab][n_embd] (tied: = tok_embd) */
     llm_layer *layers;
     float *inv_freq;                 /* [n_rot / 2] rotary frequencies (rope_freqs applied) */
+    void *pack_arena;                /* packed copies of the matrices (anonymous mapping) */
+    size_t pack_bytes;
 };
 
 /* ---- KV cache internals ---- */

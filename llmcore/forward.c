@@ -195,7 +195,15 @@ static size_t make_act(const llm_weight *w, const float *x, int ld, int T, int n
 static void mm_rows(const llm_weight *w, int r0, int r1, const uint8_t *act, size_t astride, int T, float *out,
                     size_t ldo)
 {
-    llm_mm_fn mm = llm_quant_mm(w->type);
+    llm_mm_fn mm;
+    llm_pmm_fn pmm;
+
+    if (w->packed && r0 % LLM_PANEL == 0 && (pmm = llm_quant_pmm(w->type))) {
+        pmm((int)w->n_in, w->packed + (size_t)(r0 / LLM_PANEL) * w->panel_bytes, w->panel_bytes, r1 - r0, act,
+            astride, T, out, ldo);
+        return;
+    }
+    mm = llm_quant_mm(w->type);
     mm((int)w->n_in, (const uint8_t *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, act, astride, T,
        out, ldo);
 }

@@ -1,7 +1,7 @@
 /*
  * embed_int.h - private declarations of lsfs/embed: Unicode tables, the
  * WordPiece tokenizer, the safetensors reader, the BERT encoder, the compute
- * kernels and the HNSW graph behind the vector index.
+ * kernels, and the HNSW graph and IVF cells behind the vector index.
  *
  * Everything here is either immutable after construction (tokenizer, model
  * weights, kernel tables) or owned by one lsfs_vindex under its rwlock, so
@@ -255,7 +255,8 @@ int lsfs__hnsw_search(const lsfs__hnsw *g, const lsfs__vspace *vs, const float *
  * owner's write lock, searched concurrently. */
 typedef struct lsfs__ivf {
     size_t nlist;
-    float *cent;             /* [nlist][dim] unit centroids */
+    float *cent;             /* [nlist rounded up to 16][dim] unit centroids (padding
+                                rows repeat centroid 0) */
     int32_t **lists;         /* [nlist] -> nodes of the cell */
     uint32_t *len, *cap;     /* [nlist] */
     size_t trained_n;        /* live vectors when trained */
