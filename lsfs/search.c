@@ -147,7 +147,7 @@ typedef struct {
  * common words, whose IDF is low, are the ones left out.  When even the
  * rarest word is over the budget, documents must hold all the words.
  */
-#define KW_BUDGET 4000
+#define KW_BUDGET 2500
 
 typedef struct {
     char word[64];
@@ -310,7 +310,7 @@ static int cmp_hit(const void *x, const void *y)
 static int keyword_hits(lsfs_db *db, const char *query, const filters *f, int limit, hits *out,
                         json_t *info)
 {
-    char words[32][64], m1[4096], m2[4096], rare[2048], common[2048];
+    char words[32][64], m1[4200], m2[4200], rare[2048], common[2048];
     qterm t[32];
     size_t n = 0, live = 0, r = 0;
     int64_t total = 0, cum = 0;
@@ -367,53 +367,89 @@ static bool allow_node(int64_t id, int64_t node, void *arg)
     return lsfs__i64map_get(arg, node, &v);
 }
 
+/*
+ * Top chunks by meaning that pass the filters.  Without filters: the index's
+ * top chunks.  With filters (an agent's rights always are one): first the
+ * index's unfiltered top 4x, then 16x, checked against the filters one by
+ * one - when the caller may read most of the store this settles it; only
+ * when too few pass is the set of allowed files computed and handed to the
+ * index as its filter, so that the answer is still the true top of the
+ * filtered set.
+ */
 static int semantic_hits(lsfs_db *db, const float *q, const filters *f, bool exact, int limit,
                          hits *out)
 {
     lsfs__i64map allowed = {0};
     int64_t *ids = NULL;
     float *scores = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = (size_t)limit * 16;
     bool filtered = f->rctx || f->prefix || f->type || f->owner || f->after > 0;
     sqlite3_stmt *st;
     int rc = 0;
 
     out->n = 0;
     out->h = calloc((size_t)limit, sizeof *out->h);
-    ids = calloc((size_t)limit, sizeof *ids);
-    scores = calloc((size_t)limit, sizeof *scores);
+    ids = calloc(cap, sizeof *ids);
+    scores = calloc(cap, sizeof *scores);
     if (!out->h || !ids || !scores) {
         rc = lsfs__err(db, AIOS_ENOMEM, NULL, "out of memory");
         goto out;
     }
-    if (filtered) {
-        st = lsfs__stmt(db, "SELECT n.id FROM nodes n WHERE" FILTERS);
-        if (!st) {
-            rc = AIOS_EIO;
-            goto out;
-        }
-        bind_filters(st, f);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            if (lsfs__i64map_put(&allowed, sqlite3_column_int64(st, 0), 1) < 0) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            rc = lsfs__sqlerr(db, rc, "semantic filter");
-            goto out;
-        }
-        rc = 0;
-        if (allowed.live == 0)
-            goto out;
+    /* chunks deleted since (edits not yet committed) drop out here too */
+    st = lsfs__stmt(db, "SELECT c.node FROM chunks c JOIN nodes n ON n.id=c.node"
+                        " WHERE c.id=:chunk AND" FILTERS);
+    if (!st) {
+        rc = AIOS_EIO;
+        goto out;
     }
-    rc = lsfs__sem_search(db->s, false, q, (size_t)limit, exact, filtered ? allow_node : NULL,
-                          &allowed, ids, scores, &n);
+    for (size_t fetch = filtered ? (size_t)limit * 4 : (size_t)limit; fetch <= cap; fetch *= 4) {
+        rc = lsfs__sem_search(db->s, false, q, fetch, exact, NULL, NULL, ids, scores, &n);
+        if (rc < 0) {
+            lsfs__err(db, rc, NULL, "vector search failed: %s", aios_strerror(rc));
+            goto out;
+        }
+        out->n = 0;
+        bind_filters(st, f);
+        for (size_t i = 0; i < n && out->n < (size_t)limit; i++) {
+            sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":chunk"), ids[i]);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                out->h[out->n].chunk = ids[i];
+                out->h[out->n].node = sqlite3_column_int64(st, 0);
+                out->h[out->n].score = scores[i];
+                out->n++;
+            }
+            sqlite3_reset(st);
+        }
+        if (!filtered || out->n >= (size_t)limit || n < fetch)
+            goto out; /* enough, or the whole index was seen */
+    }
+    /* narrow filters: only the allowed files' chunks compete */
+    st = lsfs__stmt(db, "SELECT n.id FROM nodes n WHERE" FILTERS);
+    if (!st) {
+        rc = AIOS_EIO;
+        goto out;
+    }
+    bind_filters(st, f);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (lsfs__i64map_put(&allowed, sqlite3_column_int64(st, 0), 1) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        rc = lsfs__sqlerr(db, rc, "semantic filter");
+        goto out;
+    }
+    rc = 0;
+    out->n = 0;
+    if (allowed.live == 0)
+        goto out;
+    rc = lsfs__sem_search(db->s, false, q, (size_t)limit, exact, allow_node, &allowed, ids, scores,
+                          &n);
     if (rc < 0) {
         lsfs__err(db, rc, NULL, "vector search failed: %s", aios_strerror(rc));
         goto out;
     }
-    /* map chunks to files; chunks deleted since (not yet committed edits) drop out */
     st = lsfs__stmt(db, "SELECT c.node FROM chunks c JOIN nodes n ON n.id=c.node"
                         " WHERE c.id=?1 AND n.deleted IS NULL");
     if (!st) {
@@ -623,7 +659,7 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     char *fts = NULL;
     float *qv = NULL;
     filters f = {0};
-    json_t *results, *info = json_object(), *timing = json_object();
+    json_t *results, *info = NULL, *timing = NULL;
     double t0 = now_ms_f(), wk, ws;
 
     lsfs__clear_err(db);
@@ -654,6 +690,8 @@ int lsfs_search(lsfs_db *db, const lsfs_actor *a, const lsfs_search_req *req, js
     f.owner = req->owner && *req->owner ? req->owner : NULL;
     f.after = req->modified_after_ms;
     depth = k * 5 < 50 ? 50 : k * 5;
+    info = json_object();
+    timing = json_object();
     wk = req->w_keyword > 0 ? req->w_keyword : db->s->opt.rrf_w_keyword;
     ws = req->w_semantic > 0 ? req->w_semantic : db->s->opt.rrf_w_semantic;
 

@@ -31,9 +31,23 @@ rm -rf "$W/kwonly"
 "$B" ingest --data "$W/kwonly" --corpus "$W/corpus" --embed none | tee "$W/ingest-keyword.txt"
 "$B" ingest --data "$W/base" --corpus "$W/corpus" --embed "$MODEL" | tee "$W/ingest-embed.txt"
 
-# 3. quality: keyword / semantic / hybrid vs grep -ril
-"$B" search --data "$W/base" --embed "$MODEL" --queries "$Q" --k 10 > "$W/search.jsonl"
-/usr/bin/python3 bench/lsfs/eval.py "$Q" "$W/corpus" "$W/search.jsonl" | tee "$W/quality.txt"
+rm -rf "$W/mount"
+"$B" mount --data "$W/mount" --host "$PWD/$W/corpus" --embed none | tee "$W/mount-keyword.txt"
+
+# 3. quality: keyword / semantic / hybrid vs grep -ril, for the paraphrased
+#    questions, the tool and file names, and both together
+cat "$Q" > "$W/queries-all.tsv"
+grep -v '^#' bench/lsfs/queries-identifiers.tsv >> "$W/queries-all.tsv"
+for set in bench/lsfs/queries.tsv bench/lsfs/queries-identifiers.tsv "$W/queries-all.tsv"; do
+    name=$(basename "$set" .tsv)
+    "$B" search --data "$W/base" --embed "$MODEL" --queries "$set" --k 10 > "$W/$name.jsonl"
+    /usr/bin/python3 bench/lsfs/eval.py "$set" "$W/corpus" "$W/$name.jsonl" | tee "$W/$name-quality.txt"
+done
+# hybrid with the semantic ranking weighted 2:1
+"$B" search --data "$W/base" --embed "$MODEL" --queries "$W/queries-all.tsv" --k 10 --w-semantic 2 \
+    > "$W/queries-all-ws2.jsonl"
+/usr/bin/python3 bench/lsfs/eval.py "$W/queries-all.tsv" "$W/corpus" "$W/queries-all-ws2.jsonl" |
+    grep hybrid | tee "$W/queries-all-ws2-quality.txt"
 [ "${1:-}" = quality ] && exit 0
 
 # 4. latency at 10,000 and 100,000 chunks (copies of the corpus, vectors of
