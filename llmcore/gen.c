@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aios/error.h"
+#include "aios/log.h"
 #include "llmcore/gen.h"
 
 #define RESAMPLE_TRIES 8
@@ -259,6 +260,14 @@ static int32_t choose(llm_gen *gen, const float *logits, llm_gen_step *out)
         return llm_sampler_sample(gen->smp, logits, NULL, info);
     if (budget) {
         int need = need_tokens(gen, gen->gs, false);
+        if (need == AIOS_ENOENT) {
+            /* some closing byte has no token in this vocabulary: the budget
+             * cannot be kept, generate as if close_on_length were off */
+            AIOS_LOG(AIOS_LOG_WARN, "llm", "cannot tokenize the closing text; max_tokens may cut "
+                                           "the document");
+            gen->p.close_on_length = false;
+            return choose(gen, logits, out);
+        }
         if (need < 0)
             return need;
         if (need > 0 && need >= remaining) {

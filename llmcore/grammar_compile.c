@@ -896,7 +896,7 @@ static int comp_body(gcomp *c, const json_t *s, uint32_t *out)
     const char *k;
     json_t *v;
     const json_t *t;
-    uint32_t alts[16];
+    uint32_t alts[G_MAX_CONFIGS + 2];
     uint32_t n = 0;
     int rc;
 
@@ -944,8 +944,8 @@ static int comp_body(gcomp *c, const json_t *s, uint32_t *out)
             return cfail(c, AIOS_ENOTSUP, "'%s' next to '%s' is not supported", comb, k);
         if (strcmp(comb, "allOf") == 0 && json_array_size(list) > 1)
             return cfail(c, AIOS_ENOTSUP, "'allOf' with more than one schema is not supported");
-        if (json_array_size(list) > COUNT(alts) - 1)
-            return cfail(c, AIOS_ENOTSUP, "more than %zu alternatives", COUNT(alts) - 1);
+        if (json_array_size(list) > G_MAX_CONFIGS)
+            return cfail(c, AIOS_ENOTSUP, "more than %d alternatives", G_MAX_CONFIGS);
         for (size_t i = 0; i < json_array_size(list); i++) {
             char seg[32];
             snprintf(seg, sizeof(seg), "%s/%zu", comb, i);

@@ -14,3 +14,9 @@ PROGRAMS += grammar-bench
 grammar-bench_MAIN := bench/grammar/grammar_bench.c
 grammar-bench_MODULES := common llmcore
 grammar-bench_LIBS := -lxxhash
+# bench/grammar: the schema check with the real model through the batched forward
+PROGRAMS += grammar-model-check
+grammar-model-check_MAIN := bench/grammar/model_check.c tests/unit/llmcore/jsonschema_check.c
+grammar-model-check_MODULES := common llmcore
+grammar-model-check_LIBS := -lxxhash
+include llmcore/serve.mk

@@ -31,6 +31,105 @@ int llm_service_chat(const json_t *messages, const json_t *opts, int64_t proc_id
 /* Whether a model is loaded (any thread). */
 bool llm_service_available(void);
 
+/* ---- the service as the kernel drives it (syscalls/llm.c, sched.c, ctx.c) ----
+ * One model, one engine thread running the scheduler's step loop.  Requests
+ * and commands are JSON in, JSON out; answers come through callbacks that
+ * run on the engine thread (or on the calling thread for immediate errors).
+ */
+
+/* What the service is started with (the kernel's config keys in
+ * docs/SCHEDULER.md); zero values pick the defaults. */
+typedef struct llm_service_opts {
+    const char *model;          /* GGUF path; NULL or "none" = run without a model */
+    const char *state_dir;      /* folder for snapshots and contexts (created) */
+    int threads;                /* forward threads, 0 = cores */
+    size_t kv_bytes;            /* KV cache arena (default 256 MiB) */
+    int block_tokens;           /* KV block size (default 16) */
+    int max_tokens;             /* default max_tokens of a request (default 256) */
+    size_t snap_host_bytes;     /* host snapshot store (default 512 MiB) */
+    size_t snap_disk_bytes;     /* spill budget on disk (default 4 GiB) */
+    int zstd_level;             /* spill and context compression (default 1) */
+    bool no_prefix_cache;       /* disable prefix sharing */
+    const json_t *sched;        /* initial sched.set parameters, may be NULL */
+    /* hooks into the kernel (may be NULL); any thread */
+    int (*priority_of)(int64_t proc_id);
+    void (*account)(int64_t proc_id, uint64_t tokens_in, uint64_t tokens_out);
+} llm_service_opts;
+
+/* Load the model (progress and time in the log) and start the engine.
+ * Without a model (or when it cannot be loaded) returns AIOS_EUNAVAIL and
+ * the reason is kept for llm_service_status(); the service stays usable
+ * for llm_service_status() only.  Loop thread, once. */
+int llm_service_start(const llm_service_opts *o);
+/* Cancel every request, join the engine thread (keeps contexts on disk). */
+void llm_service_stop(void);
+/* Free everything (after stop). */
+void llm_service_free(void);
+/* {available, reason?, model?: {...}} (new reference, any thread). */
+json_t *llm_service_status(void);
+/* Counters for sys.stats (new reference, any thread). */
+json_t *llm_service_stats(void);
+
+/* Who makes a request: the kernel's identity, flattened. */
+typedef struct llm_caller {
+    const char *principal;      /* owner key of contexts, scheduler client */
+    uint32_t uid;
+    int64_t proc_id;            /* charged for tokens; priority source */
+    bool admin;
+} llm_caller;
+
+/* An error detail: the offending field (may be "") and a message. */
+typedef struct llm_err {
+    char field[64];
+    char msg[400];
+} llm_err;
+
+/*
+ * Callbacks of one request or command.  stream gets each chunk
+ * ({"text": "...", "token": id, ...}, stolen) and returns a negative code
+ * when nobody listens any more (the request is then cancelled).  done runs
+ * exactly once with rc 0 and the result (stolen), or rc < 0 and e.
+ */
+typedef struct llm_cb {
+    void *ud;
+    int (*stream)(void *ud, json_t *chunk);
+    void (*done)(void *ud, int rc, json_t *result, const llm_err *e);
+} llm_cb;
+
+typedef enum { LLM_REQ_COMPLETE = 0, LLM_REQ_CHAT = 1 } llm_req_kind;
+
+/*
+ * Queue a generation: params are llm.complete's / llm.chat's (checked
+ * against the syscall schema already).  stream says whether to call
+ * cb->stream.  On success *id is the request id (for llm_service_cancel)
+ * and cb->done will run; on failure returns a negative code with e filled
+ * and cb->done never runs.  Any thread.
+ */
+int llm_service_submit(llm_req_kind kind, const json_t *params, const llm_caller *who, bool stream,
+                       const llm_cb *cb, uint64_t *id, llm_err *e);
+/* Cancel a request (its done reports AIOS_ECANCELED).  who must own it
+ * unless admin.  0, AIOS_ENOENT or AIOS_EPERM.  Any thread. */
+int llm_service_cancel(uint64_t id, const llm_caller *who);
+
+/* Commands answered through cb->done on the engine thread (params already
+ * checked against the syscall's schema).  Any thread. */
+typedef enum {
+    LLM_CMD_MODELS = 0,         /* llm.models */
+    LLM_CMD_TOKENIZE,           /* llm.tokenize {text, special?} */
+    LLM_CMD_DETOKENIZE,         /* llm.detokenize {tokens, special?} */
+    LLM_CMD_SCHED_SET,          /* sched.set {...} (admin) */
+    LLM_CMD_SCHED_STATS,        /* sched.stats */
+    LLM_CMD_CTX_SNAPSHOT,       /* ctx.snapshot {name, from?} */
+    LLM_CMD_CTX_RESTORE,        /* ctx.restore {name, as?} */
+    LLM_CMD_CTX_FORK,           /* ctx.fork {name, as} */
+    LLM_CMD_CTX_LIST,           /* ctx.list */
+    LLM_CMD_CTX_DROP,           /* ctx.drop {name} */
+    LLM_CMD__N
+} llm_cmd;
+
+int llm_service_command(llm_cmd cmd, const json_t *params, const llm_caller *who, const llm_cb *cb,
+                        llm_err *e);
+
 /* ==========================================================================
  * Engine API (llmcore): models, the paged KV cache and the batched forward.
  * Used by the engine thread; see docs/LLMCORE.md.  Every function returns 0

@@ -94,7 +94,10 @@ int lsfs_embed_open_opts(const char *path, const lsfs_embed_opts *opts, lsfs_emb
     if (e->batch_tokens < e->bert->cfg.max_tokens)
         e->batch_tokens = e->bert->cfg.max_tokens;
     const char *base = strrchr(dir, '/');
-    snprintf(e->name, sizeof e->name, "%s", base ? base + 1 : dir);
+    base = base ? base + 1 : dir;
+    size_t bl = strlen(base) < sizeof e->name ? strlen(base) : sizeof e->name - 1;
+    memcpy(e->name, base, bl);
+    e->name[bl] = '\0';
     *out = e;
     return 0;
 

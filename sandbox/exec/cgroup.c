@@ -12,6 +12,7 @@
  * Runs in the outer process; owns the folders in x->cg.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,50 @@ int x_cgroup_limits(xctx *x)
     return 0;
 }
 
+/* A number from an open cgroup file: the whole file, or the value after
+ * "key " on one of its lines.  -1 when unreadable. */
+static long long read_fd_num(int fd, const char *key)
+{
+    char buf[4096];
+    ssize_t n;
+    const char *p;
+
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (!key)
+        return atoll(buf);
+    for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        size_t kn = strlen(key);
+
+        if (strncmp(p, key, kn) == 0 && p[kn] == ' ')
+            return atoll(p + kn + 1);
+    }
+    return -1;
+}
+
+static int open_in(const char *dir, const char *file)
+{
+    char path[700];
+
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+        return -1;
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Open the files x_cgroup_stats reads, once, so that init (which loses the
+ * host's file system at pivot_root) can still read them when the tool ends. */
+static void open_stat_fds(xctx *x)
+{
+    const char *memdir = x->cg.version == 2 ? x->cg.dirs[0] : x->cg.dirs[CG_MEM];
+    const char *pidsdir = x->cg.version == 2 ? x->cg.dirs[0] : x->cg.dirs[CG_PIDS];
+
+    x->cg.fd_oom = open_in(memdir, x->cg.version == 2 ? "memory.events" : "memory.oom_control");
+    x->cg.fd_mem_peak =
+        open_in(memdir, x->cg.version == 2 ? "memory.peak" : "memory.max_usage_in_bytes");
+    x->cg.fd_pids_peak = open_in(pidsdir, "pids.peak");
+}
+
 int x_cgroup_prepare(xctx *x)
 {
     if (!want_cgroup(x))
@@ -262,6 +307,7 @@ int x_cgroup_prepare(xctx *x)
         return AIOS_ESANDBOX;
     if (x->layers[SBX_L_CGROUP] != SBX_ST_FAILED)
         x->layers[SBX_L_CGROUP] = SBX_ST_APPLIED;
+    open_stat_fds(x);
     return 0;
 }
 
@@ -305,51 +351,19 @@ static bool kill_listed(const char *dir)
     return empty;
 }
 
-static long long read_num(const char *dir, const char *file, const char *key)
-{
-    char path[700], buf[4096];
-    const char *p;
-
-    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path) ||
-        read_small(path, buf, sizeof(buf)) <= 0)
-        return -1;
-    if (!key)
-        return atoll(buf);
-    for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        size_t n = strlen(key);
-
-        if (strncmp(p, key, n) == 0 && p[n] == ' ')
-            return atoll(p + n + 1);
-    }
-    return -1;
-}
-
 bool x_cgroup_stats(xctx *x, json_t *detail)
 {
     long long k;
 
     if (x->cg.n == 0)
         return false;
-    if (x->cg.version == 2) {
-        k = read_num(x->cg.dirs[0], "memory.events", "oom_kill");
-        if (detail) {
-            json_object_set_new(detail, "mem_peak",
-                                json_integer(read_num(x->cg.dirs[0], "memory.peak", NULL)));
-            json_object_set_new(detail, "pids_peak",
-                                json_integer(read_num(x->cg.dirs[0], "pids.peak", NULL)));
-        }
-    } else {
-        k = read_num(x->cg.dirs[CG_MEM], "memory.oom_control", "oom_kill");
-        if (detail) {
-            json_object_set_new(detail, "mem_peak",
-                                json_integer(read_num(x->cg.dirs[CG_MEM],
-                                                      "memory.max_usage_in_bytes", NULL)));
-            json_object_set_new(detail, "pids_peak",
-                                json_integer(read_num(x->cg.dirs[CG_PIDS], "pids.peak", NULL)));
-        }
-    }
-    if (detail)
+    k = read_fd_num(x->cg.fd_oom, "oom_kill");
+    if (detail) {
+        json_object_set_new(detail, "mem_peak", json_integer(read_fd_num(x->cg.fd_mem_peak, NULL)));
+        json_object_set_new(detail, "pids_peak",
+                            json_integer(read_fd_num(x->cg.fd_pids_peak, NULL)));
         json_object_set_new(detail, "oom_kill", json_integer(k));
+    }
     return k > 0;
 }
 
@@ -359,6 +373,13 @@ void x_cgroup_finish(xctx *x)
 
     if (x->cg.n == 0)
         return;
+    if (x->cg.fd_oom >= 0)
+        close(x->cg.fd_oom);
+    if (x->cg.fd_mem_peak >= 0)
+        close(x->cg.fd_mem_peak);
+    if (x->cg.fd_pids_peak >= 0)
+        close(x->cg.fd_pids_peak);
+    x->cg.fd_oom = x->cg.fd_mem_peak = x->cg.fd_pids_peak = -1;
     if (x->cg.version == 2 && exists(x->cg.dirs[0], "cgroup.kill"))
         cg_write(x->cg.dirs[0], "cgroup.kill", "1");
     for (int tries = 0; tries < 500; tries++) {

@@ -66,6 +66,7 @@ typedef struct xcgroup {
     int version;              /* 0 none, 1 or 2 */
     int n;                    /* folders created */
     char dirs[4][512];        /* v1: memory, pids, cpu folders; v2: one */
+    int fd_oom, fd_mem_peak, fd_pids_peak;   /* open for x_cgroup_stats, -1 */
 } xcgroup;
 
 typedef struct xctx {
@@ -112,9 +113,14 @@ void x_mark(xctx *x, const char *stage);
 /* The full layer report {"ev":"layers", ...} (tool process, before exec). */
 void x_report_layers(xctx *x);
 
-/* Read one line (up to '\n' or EOF, at most 8 MiB) into a malloc'd string;
- * one byte at a time, so nothing after the line is consumed.  0,
- * AIOS_ECLOSED at EOF before any byte, AIOS_ETOOBIG, AIOS_EIO. */
+/* The exit event {"ev":"exit", ...} for the tool's wait status st (or, when
+ * have_status is false, for a sandbox that ended without one). */
+void x_report_exit(xctx *x, bool have_status, const xstatus *st, bool timeout, bool killed,
+                   double wall_ms);
+
+/* Read one line (up to '\n' or EOF, at most 8 MiB) into a malloc'd string.
+ * 0, AIOS_ECLOSED at EOF before any byte, AIOS_ETOOBIG, AIOS_EPROTO when
+ * more follows the line, AIOS_EIO. */
 int x_read_line(int fd, char **out);
 
 /* ---- msg.c: framed messages on the private pipes ------------------------- */
@@ -129,7 +135,8 @@ int x_cgroup_attach(xctx *x, pid_t pid);
 /* Write the policy's limits into the cgroup. */
 int x_cgroup_limits(xctx *x);
 /* OOM and peak facts into detail (may be NULL); returns whether the
- * memory limit killed something. */
+ * memory limit killed something.  Reads files opened at prepare time, so
+ * init can call it too. */
 bool x_cgroup_stats(xctx *x, json_t *detail);
 /* Kill whatever is left and remove the folders. */
 void x_cgroup_finish(xctx *x);

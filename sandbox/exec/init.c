@@ -24,10 +24,19 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aios/error.h"
 #include "sandbox/exec/exec_int.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 /* Set the capability sets of this process: effective = permitted (raise)
  * or all three empty (drop). */
@@ -137,9 +146,14 @@ static int take_setup(xctx *x)
     return 0;
 }
 
-/* The tool's main process ended: kill every other process of the sandbox,
- * reap them all, then report once to the outer process and leave. */
-static void finish(xctx *x, int wstatus)
+/*
+ * The tool's main process ended: kill every other process of the sandbox,
+ * reap them all, write the exit event straight to the daemon (the cgroup's
+ * OOM count comes from files opened before pivot_root), tell the outer
+ * process, leave.  Reporting here rather than through the outer process
+ * takes one process wake-up off every call's path.
+ */
+static void finish(xctx *x, int wstatus, double t_call)
 {
     xstatus st;
     struct rusage ru;
@@ -154,6 +168,7 @@ static void finish(xctx *x, int wstatus)
         st.stime_us = ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
         st.maxrss_kb = ru.ru_maxrss;
     }
+    x_report_exit(x, true, &st, false, false, now_ms() - t_call);
     x_send(x->back_wr, XM_STATUS, &st, sizeof(st));
     _exit(0);
 }
@@ -164,6 +179,7 @@ void x_init_main(xctx *x)
     void *data = NULL;
     int devnull, st;
     pid_t tool, pid;
+    double t_fork;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     close(x->sync_wr);
@@ -190,6 +206,7 @@ void x_init_main(xctx *x)
         _exit(X_EXIT_SETUP);
     x_mark(x, "init-setup");
 
+    t_fork = now_ms();
     tool = fork();
     if (tool < 0) {
         x_error(x, "init", AIOS_ESYS, "fork: %s", strerror(errno));
@@ -212,8 +229,7 @@ void x_init_main(xctx *x)
         close(x->ll_fd);
     close(x->sync_rd);
     close(x->policy_fd);
-    if (x->status_fd >= 0)
-        close(x->status_fd);
+    /* the status pipe stays open: init writes the exit event (finish) */
     if (!x->userns) {
         setgroups(0, NULL);
         if (setresgid(x->host_gid, x->host_gid, x->host_gid) < 0 ||
@@ -240,6 +256,6 @@ void x_init_main(xctx *x)
         if (pid < 0)
             _exit(X_EXIT_SETUP);
         if (pid == tool)
-            finish(x, st);
+            finish(x, st, t_fork);
     }
 }

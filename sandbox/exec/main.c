@@ -176,33 +176,10 @@ typedef struct outer_wait {
     double t_start;
 } outer_wait;
 
-/*
- * Write the exit event.  Called as soon as init reports the tool's end (init
- * has then already killed and reaped everything else), so the caller does
- * not wait for the namespaces to be torn down; or after init is gone when
- * it never reported (timeout, kill, setup failure).
- */
+/* Write the exit event, unless init already did (see init.c: finish). */
 static void report_exit(xctx *x, outer_wait *w)
 {
-    json_t *ev, *detail = json_object();
-    bool oom = x_cgroup_stats(x, detail);
-    int ws = w->st.wstatus;
-
-    ev = json_pack("{s:s,s:b,s:b,s:b,s:f,s:I,s:f}", "ev", "exit", "timeout", w->timeout,
-                   "killed", w->killed, "oom", oom, "cpu_ms",
-                   (double)(w->st.utime_us + w->st.stime_us) / 1e3, "maxrss_kb",
-                   (json_int_t)w->st.maxrss_kb, "wall_ms", now_ms() - w->t_start);
-    if (w->have_status && WIFEXITED(ws)) {
-        json_object_set_new(ev, "code", json_integer(WEXITSTATUS(ws)));
-    } else if (w->have_status && WIFSIGNALED(ws)) {
-        json_object_set_new(ev, "signal", json_integer(WTERMSIG(ws)));
-    } else if (w->timeout || w->killed) {
-        json_object_set_new(ev, "signal", json_integer(SIGKILL));
-    } else {
-        json_object_set_new(ev, "setup_failed", json_true());
-    }
-    json_object_set_new(ev, "detail", detail);
-    x_event(x, ev);
+    x_report_exit(x, w->have_status, &w->st, w->timeout, w->killed, now_ms() - w->t_start);
     w->reported = true;
 }
 
@@ -220,8 +197,8 @@ static void on_back(xctx *x, outer_wait *w, bool *open)
         memcpy(&w->st, data, sizeof(xstatus));
         w->have_status = true;
         x_mark(x, "status");
-        if (!w->timeout && !w->killed)
-            report_exit(x, w);
+        /* init wrote the exit event itself, straight to the daemon */
+        w->reported = true;
     } else if (type == XM_READY) {
         w->ready = true;
         x_event(x, json_pack("{s:s}", "ev", "ready"));
@@ -356,6 +333,7 @@ static int probe(void)
     memset(&x, 0, sizeof(x));
     x.status_fd = -1;
     x.ll_fd = -1;
+    x.cg.fd_oom = x.cg.fd_mem_peak = x.cg.fd_pids_peak = -1;
     sbx_policy_init(&x.pol);
     x.pol.require = 0;
     x.is_root = geteuid() == 0;
@@ -395,6 +373,7 @@ int main(int argc, char **argv)
 
     memset(&x, 0, sizeof(x));
     memset(&w, 0, sizeof(w));
+    x.cg.fd_oom = x.cg.fd_mem_peak = x.cg.fd_pids_peak = -1;
     x.status_fd = -1;
     x.policy_fd = 3;
     x.ll_fd = -1;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "aios/error.h"
@@ -136,6 +137,32 @@ void x_report_layers(xctx *x)
     x_event(x, json_pack("{s:s,s:o,s:o}", "ev", "layers", "layers", l, "detail", d));
 }
 
+void x_report_exit(xctx *x, bool have_status, const xstatus *st, bool timeout, bool killed,
+                   double wall_ms)
+{
+    json_t *ev, *detail = json_object();
+    bool oom = x_cgroup_stats(x, detail);
+    int ws = st->wstatus;
+
+    ev = json_pack("{s:s,s:b,s:b,s:b,s:f,s:I,s:f}", "ev", "exit", "timeout", timeout, "killed",
+                   killed, "oom", oom, "cpu_ms", (double)(st->utime_us + st->stime_us) / 1e3,
+                   "maxrss_kb", (json_int_t)st->maxrss_kb, "wall_ms", wall_ms);
+    if (!ev) {
+        json_decref(detail);
+        return;
+    }
+    if (have_status && WIFEXITED(ws))
+        json_object_set_new(ev, "code", json_integer(WEXITSTATUS(ws)));
+    else if (have_status && WIFSIGNALED(ws))
+        json_object_set_new(ev, "signal", json_integer(WTERMSIG(ws)));
+    else if (timeout || killed)
+        json_object_set_new(ev, "signal", json_integer(SIGKILL));
+    else
+        json_object_set_new(ev, "setup_failed", json_true());
+    json_object_set_new(ev, "detail", detail);
+    x_event(x, ev);
+}
+
 int x_send(int fd, uint32_t type, const void *data, uint32_t len)
 {
     xmsg_hdr h = {type, len};
@@ -196,19 +223,24 @@ void x_reset_signals(void)
 
 #define POLICY_MAX (8u << 20)
 
-/* Read one line (up to '\n' or EOF) from fd into a malloc'd string. */
+/*
+ * Read one line (up to '\n' or EOF) from fd into a malloc'd string, in
+ * chunks.  The protocol never puts anything after a line before we answer
+ * it (the daemon sends a warm call only after "ready"), so bytes after the
+ * newline are an error rather than something to keep.
+ */
 int x_read_line(int fd, char **out)
 {
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap), *nl = NULL;
 
     *out = NULL;
     if (!buf)
         return AIOS_ENOMEM;
-    for (;;) {
+    while (!nl) {
         ssize_t r;
 
-        if (len + 1 >= cap) {
+        if (len + 4096 + 1 > cap) {
             char *nb;
 
             if (cap >= POLICY_MAX) {
@@ -223,17 +255,24 @@ int x_read_line(int fd, char **out)
             buf = nb;
             cap *= 2;
         }
-        /* one byte at a time: the warm call follows on the same pipe */
-        r = read(fd, buf + len, 1);
+        r = read(fd, buf + len, cap - len - 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             free(buf);
             return AIOS_EIO;
         }
-        if (r == 0 || buf[len] == '\n')
+        if (r == 0)
             break;
-        len++;
+        nl = memchr(buf + len, '\n', (size_t)r);
+        len += (size_t)r;
+    }
+    if (nl) {
+        if ((size_t)(nl - buf) + 1 != len) {
+            free(buf);
+            return AIOS_EPROTO;
+        }
+        len = (size_t)(nl - buf);
     }
     buf[len] = '\0';
     if (len == 0) {
@@ -243,4 +282,3 @@ int x_read_line(int fd, char **out)
     *out = buf;
     return 0;
 }
-

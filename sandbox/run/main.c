@@ -9,15 +9,15 @@
  * {"summary": {"n":..,"p50_ms":..,"p99_ms":..,"warm":..}} of the wall times.
  * The threat suite and the benchmark drive the sandbox through this program
  * so that they exercise exactly the code the daemon uses (capture, caps,
- * timers, whole-tree kill), without a daemon.  Its own peak RSS is in each
- * result as "runner_maxrss_kb" (a bound on what capture costs the daemon).
+ * timers, whole-tree kill), without a daemon.  Its own peak RSS (VmHWM) is
+ * in each result as "runner_maxrss_kb" (a bound on what capture costs the
+ * daemon).
  * Single-threaded.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -50,10 +50,25 @@ static void on_output(void *arg, int fd, const char *data, size_t len)
         fprintf(stderr, "[fd%d %zu bytes]\n", fd, len);
 }
 
+/* Peak resident set of this process image in KiB (VmHWM: unlike
+ * ru_maxrss it does not include the image before our exec). */
+static long peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    long kb = -1;
+
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
 static void on_done(void *arg, sbx_result *res)
 {
     run_state *st = arg;
-    struct rusage ru;
 
     st->walls[st->n_walls++] = res->wall_ms;
     st->n_warm += res->warm;
@@ -61,8 +76,7 @@ static void on_done(void *arg, sbx_result *res)
         json_t *j = sbx_result_to_json(res);
         char *s;
 
-        getrusage(RUSAGE_SELF, &ru);
-        json_object_set_new(j, "runner_maxrss_kb", json_integer(ru.ru_maxrss));
+        json_object_set_new(j, "runner_maxrss_kb", json_integer(peak_rss_kb()));
         s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s ? s : "{}");
         fflush(stdout);

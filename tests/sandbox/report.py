@@ -128,6 +128,53 @@ def main(argv):
       "root, and the exit is reported as soon as init has killed and reaped the tree, "
       "before the namespaces are torn down.")
     w("")
+    w("## Policies, requirements, warm sandboxes")
+    w("")
+    w("A policy (`include/aios/sandbox.h`, JSON keys of `sbx_policy_to_json`) gives argv, the "
+      "whole environment, cwd, extra binds (`{src, dst, rw}`), a host work folder or a tmpfs "
+      "`/work`, `network`, limits (`wall_ms cpu_ms as_bytes fsize_bytes nofile nproc "
+      "mem_bytes pids cpu_pct work_bytes tmp_bytes stdout_cap stderr_cap`) and `require`, "
+      "the layers that must hold. The daemon's default requires every layer except `cgroup`, "
+      "`cgroupns` and `nested_userns` (and `landlock` where the kernel has none); "
+      "`sandbox.require` in aiosd's config changes that. A required layer that is "
+      "`unavailable` or `failed` ends the call with `ESANDBOX`, the failing stage in the "
+      "error's data and the state of every layer reached so far.")
+    w("")
+    w("Output: stdout and stderr are pipes read by the daemon into buffers of at most "
+      "`stdout_cap`/`stderr_cap` bytes; past the cap the result is marked truncated and the "
+      "pipe is closed (the writer gets EPIPE), or, with `drain`, read and counted without "
+      "being kept. Time: aios-exec kills the sandbox at `wall_ms`; the daemon's own timer "
+      "fires `kill_grace_ms` later as a backstop, killing init through its pidfd and "
+      "aios-exec itself. A cancelled call (`$/cancel`) takes the same path.")
+    w("")
+    w("Warm pool (`sandbox.pool`, default 2): aios-exec `--warm` builds everything (namespaces, "
+      "root, cgroup, Landlock ruleset, seccomp filter) and forks the tool process, which "
+      "confines itself completely and waits on the policy pipe. A call whose policy has the "
+      "same shape (binds, network, sizes, cgroup limits, requirements, ids) takes one: only "
+      "its rlimits, environment, working directory and the exec remain, and rlimits are "
+      "therefore applied after seccomp in warm sandboxes (still before any tool code runs). "
+      "Each warm sandbox serves one call; a replacement is started at once. The exit is "
+      "reported by the sandbox's init as soon as it has killed and reaped the tree.")
+    w("")
+    w("## Tools")
+    w("")
+    w("A tool is a manifest (`tools/manifests/*.json`, or registered with `tool.register`, "
+      "admins only, kept in `<data>/tools`): `name`, `description`, `parameters` (a JSON "
+      "Schema of an object), `run` (`{\"argv\": [...], \"stdin\": ...}` with `{param}` "
+      "templates, or `{\"builtin\": ...}`) and `policy` (network, limits, env, binds, "
+      "require, cwd, drain, system_binds). Arguments are checked against the schema before "
+      "anything runs. Shipped: `shell` (sh -c), `python` (python3 -I -c), `calculator` "
+      "(exact rationals of big integers, in the daemon), `fs_read`/`fs_write`/`fs_search` "
+      "(LSFS with the caller's rights, in the daemon), `http_get` (sandboxed with network, "
+      "refused unless `tools.network` grants it; off by default). `tool.list` with "
+      "`format: llm` renders them as function descriptions for the LLM. From the shell: "
+      "`aiosctl tools`, `aiosctl tool NAME JSON|KEY=VALUE...`.")
+    w("")
+    w("Configuration keys: `sandbox.exec`, `sandbox.pool`, `sandbox.uid_base`, "
+      "`sandbox.uid_count`, `sandbox.require`, `sandbox.cgroup_parent`, `tools.dir`, "
+      "`tools.network`, `tools.wall_ms`, `tools.stdout_cap`, `tools.stderr_cap` "
+      "(see `tools/service.c`).")
+    w("")
     w("## This machine")
     w("")
     w("Generated %s on Linux %s; Landlock ABI %s; cgroup as root: %s; %s." % (

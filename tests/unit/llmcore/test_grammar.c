@@ -213,6 +213,18 @@ Test(grammar, compile_errors, .timeout = 30)
         cr_assert(strstr(err, cases[i].needle), "%s: message '%s'", cases[i].schema, err);
         json_decref(s);
     }
+    /* many alternatives are fine up to the configuration limit */
+    {
+        char big[8192];
+        size_t o = (size_t)snprintf(big, sizeof(big), "{\"anyOf\":[");
+        for (int i = 0; i < 64; i++)
+            o += (size_t)snprintf(big + o, sizeof(big) - o, "%s{\"const\":\"v%d\"}", i ? "," : "", i);
+        snprintf(big + o, sizeof(big) - o, "]}");
+        llm_grammar *gb = compile(big, 0);
+        cr_assert(accepts(gb, "\"v63\""));
+        cr_assert_not(accepts(gb, "\"v64\""));
+        llm_grammar_unref(gb);
+    }
     /* infinite recursion with a way out is fine; one without is not */
     llm_grammar *g = compile("{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}", 0);
     cr_assert(accepts(g, "[[],[[]]]"));
@@ -609,4 +621,80 @@ Test(grammar, prewarm_and_shared_entries, .timeout = 60)
     llm_grammar_unref(g);
     llm_grammar_unref(g2);
     free(bits);
+}
+
+/* A small made-up vocabulary: the grammar does not depend on SmolLM2. */
+static const char *const tiny_tokens[] = {
+    "<eos>", "{", "}", "[", "]", "\"", ":", ",", "a", "b", "ab", "\"a\"", "\":", "1", "12",
+    " ", "true", "false", "null", "\\", "n", "u", "-", ".", "\xc3\xa9", "\xc3", "\xa9",
+    "\"b\":[", "\"]}", "x", "e",
+};
+#define N_TINY (int)(sizeof(tiny_tokens) / sizeof(tiny_tokens[0]))
+
+Test(grammar, other_vocabulary, .timeout = 30)
+{
+    uint32_t lens[N_TINY];
+    uint8_t special[N_TINY] = {1};
+    int32_t eog = 0;
+    llm_gvocab *v;
+    llm_grammar *g;
+    char err[256];
+    uint32_t bits[2];
+    uint64_t rng = 3;
+    json_t *s = gf_json("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
+                        "\"b\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+                        "\"required\":[\"a\"],\"additionalProperties\":false}");
+
+    for (int i = 0; i < N_TINY; i++)
+        lens[i] = (uint32_t)strlen(tiny_tokens[i]);
+    cr_assert_eq(llm_gvocab_new(tiny_tokens, lens, N_TINY, special, &eog, 1, &v), 0);
+    cr_assert_eq(llm_grammar_from_schema(v, s, NULL, &g, err, sizeof(err)), 0, "%s", err);
+    for (int walk = 0; walk < 40; walk++) {
+        llm_gstate *st;
+        char doc[4096];
+        size_t len = 0;
+        cr_assert_eq(llm_gstate_new(g, &st), 0);
+        for (int step = 0; step < 200; step++) {
+            int count = llm_gstate_mask(st, bits);
+            cr_assert_gt(count, 0, "dead end after '%.*s'", (int)len, doc);
+            for (int t = 0; t < N_TINY; t++)
+                cr_assert_eq((bits[t >> 5] >> (t & 31)) & 1, llm_gstate_allows(st, t),
+                             "token '%s' after '%.*s'", tiny_tokens[t], (int)len, doc);
+            int32_t tok = pick(bits, N_TINY, count, &rng);
+            if (tok == eog)
+                break;
+            cr_assert_eq(llm_gstate_accept(st, tok), 0);
+            memcpy(doc + len, tiny_tokens[tok], lens[tok]);
+            len += lens[tok];
+        }
+        if (llm_gstate_finished(st) || llm_gstate_can_end(st)) {
+            char why[256];
+            cr_assert(gf_check(s, doc, len, why, sizeof(why)), "'%.*s': %s", (int)len, doc, why);
+        }
+        llm_gstate_free(st);
+    }
+    /* "0" has no token here: the forced closing cannot be spelled, the loop
+     * goes on without it instead of failing */
+    llm_gen_params p;
+    llm_gen *gen;
+    float logits[N_TINY];
+    llm_gen_step step;
+    llm_gen_params_default(&p);
+    p.sample.temperature = 0;
+    p.max_tokens = 3;
+    cr_assert_eq(llm_gen_new(&p, v, g, NULL, false, &gen), 0);
+    for (int i = 0; i < N_TINY; i++)
+        logits[i] = i == 1 ? 5.0f : 0.0f; /* the model wants "{" and then anything */
+    int steps = 0;
+    do {
+        cr_assert_eq(llm_gen_next(gen, logits, &step), 0);
+        logits[1] = 0;
+        logits[11] = 5.0f; /* "\"a\"" */
+        steps++;
+    } while (step.finish == LLM_FINISH_NONE && steps < 10);
+    cr_assert_eq(step.finish, LLM_FINISH_LENGTH);
+    llm_gen_free(gen);
+    llm_grammar_unref(g);
+    llm_gvocab_free(v);
+    json_decref(s);
 }

@@ -251,3 +251,23 @@ Test(sbx_spawn, bad_policy_is_refused_before_spawn, .timeout = 10)
     cr_assert_null(r);
     cr_assert_eq(rc, AIOS_EINVAL);
 }
+
+Test(sbx_spawn, memory_limit_kills_and_is_reported, .timeout = 60)
+{
+    /* 300 MiB touched against a 64 MiB cgroup limit (the address-space
+     * limit is higher, so the cgroup is what stops it) */
+    json_t *r = sbx_test_run(
+        "{\"argv\":[\"/usr/bin/python3\",\"-c\",\"b = bytearray(300 << 20); print('survived')\"],"
+        "\"limits\":{\"mem_bytes\":67108864,\"as_bytes\":1073741824,\"wall_ms\":20000}}",
+        NULL, NULL, NULL);
+
+    cr_assert_not_null(r);
+    if (strcmp(layer(r, "cgroup"), "applied") != 0) {
+        json_decref(r);
+        cr_skip_test("no usable cgroup hierarchy here (%s)", layer(r, "cgroup"));
+    }
+    cr_assert(!strstr(jstr(r, "stdout"), "survived"), "%s", jstr(r, "stdout"));
+    cr_assert_eq(jint(r, "signal"), SIGKILL);
+    cr_assert(json_is_true(json_object_get(r, "oom_killed")), "the OOM kill must be reported");
+    json_decref(r);
+}
