@@ -65,6 +65,7 @@ struct llm_ctx {
     float *att;       /* [T][q_dim] attention output */
     float *h;         /* [T][n_ff] FFN hidden */
     uint8_t *hq;      /* [T] quantized hidden rows */
+    uint8_t *xq_sh;   /* [T] activation rows made by all threads together (long batches) */
     float *rope_cs;   /* [T][n_rot/2][2] cos, sin per row */
     thread_buf tb[MAX_THREADS];
     _Atomic int *ctr; /* task counter per phase */
@@ -118,6 +119,7 @@ void llm_ctx_free(llm_ctx *c)
     free(c->att);
     free(c->h);
     free(c->hq);
+    free(c->xq_sh);
     free(c->rope_cs);
     free((void *)c->ctr);
     free(c->want_rows);
@@ -170,12 +172,13 @@ int llm_ctx_new(const llm_model *m, llm_kv *kv, int n_threads, int max_batch_tok
     c->att = malloc(sizeof(float) * (size_t)T * (size_t)m->q_dim);
     c->h = malloc(sizeof(float) * (size_t)T * (size_t)i->n_ff);
     c->hq = malloc(c->h_act * (size_t)T);
+    c->xq_sh = malloc(c->act_max * (size_t)T);
     c->rope_cs = malloc(sizeof(float) * (size_t)T * (size_t)i->n_rot);
     c->want_rows = malloc(sizeof(int) * (size_t)T);
     c->grp = malloc(sizeof(int) * ((size_t)T + 1));
     c->n_phases = i->n_layer * PHASES_PER_LAYER + 1;
     c->ctr = calloc((size_t)c->n_phases, sizeof(*c->ctr));
-    if (!c->x || !c->q || !c->att || !c->h || !c->hq || !c->rope_cs || !c->want_rows || !c->ctr || !c->grp)
+    if (!c->x || !c->q || !c->att || !c->h || !c->hq || !c->rope_cs || !c->want_rows || !c->ctr || !c->grp || !c->xq_sh)
         goto out_nomem;
     for (int t = 0; t < n_threads; t++) {
         thread_buf *tb = &c->tb[t];
@@ -218,6 +221,45 @@ static size_t make_act(const llm_weight *w, const float *x, int ld, int T, int n
             qf(x + (size_t)t * (size_t)ld, (llm_q8 *)(dst + (size_t)t * bytes), n);
     }
     return bytes;
+}
+
+#define SPLIT_ROWS 16 /* batches from this many rows make activations together */
+
+/* Activation rows of kind act for rows[t] (or t) of x (stride ld, n
+ * elements), RMS-normed with g first when g is not NULL.  Short batches:
+ * every thread makes all rows privately (tb->xq; the normed rows stay in
+ * tb->xn), no barrier.  Long batches (unless private_only): each thread
+ * makes its share of the rows in the shared buffer, then all meet at a
+ * barrier.  The bytes of a row are the same either way. */
+static const uint8_t *make_acts(llm_ctx *c, thread_buf *tb, int ith, int nth, int act, const float *x, int ld,
+                                const int *rows, int T, int n, const float *g, bool private_only, size_t *as)
+{
+    bool split = nth > 1 && T >= SPLIT_ROWS && !private_only;
+    size_t bytes = llm_quant_act_bytes(act, n);
+    uint8_t *dst = split ? c->xq_sh : tb->xq;
+    int t0 = split ? (int)((int64_t)T * ith / nth) : 0, t1 = split ? (int)((int64_t)T * (ith + 1) / nth) : T;
+
+    for (int t = t0; t < t1; t++) {
+        const float *src = x + (size_t)(rows ? rows[t] : t) * (size_t)ld;
+        if (g) {
+            float *xn = tb->xn + (split ? 0 : (size_t)t * (size_t)n);
+            c->ops->rmsnorm(src, g, xn, n, c->m->info.rms_eps);
+            src = xn;
+        }
+        if (act == LLM_ACT_F32)
+            memcpy(dst + (size_t)t * bytes, src, bytes);
+        else
+            llm_quant_q8()(src, (llm_q8 *)(dst + (size_t)t * bytes), n);
+    }
+    if (split)
+        llm_pool_barrier(c->pool);
+    *as = bytes;
+    return dst;
+}
+
+static int act_of(const llm_weight *w)
+{
+    return llm_quant_row_of(w->type)->act;
 }
 
 /* out[t * ldo + r - r0] = w[r] . act[t] for r in [r0, r1) */
@@ -287,25 +329,23 @@ static void kv_store(llm_ctx *c, int l, int which, int t, int kvh, const float *
     }
 }
 
-static void phase_qkv(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
+static void phase_qkv(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb, int ith, int nth)
 {
     const llm_model *m = c->m;
     const llm_layer *L = &m->layers[l];
     int T = c->b->n, E = m->info.n_embd, hd = m->info.head_dim, nh = m->info.n_head, nkv = m->info.n_head_kv;
     int n_tasks = nh + 2 * nkv, k;
+    /* wq, wk, wv share one activation kind in every supported file; if
+     * they differ, each thread keeps the normed rows to make the others */
+    bool mixed = act_of(&L->wk) != act_of(&L->wq) || act_of(&L->wv) != act_of(&L->wq);
     size_t as;
+    const uint8_t *xq = make_acts(c, tb, ith, nth, act_of(&L->wq), c->x, E, NULL, T, E, L->attn_norm, mixed, &as);
 
-    for (int t = 0; t < T; t++)
-        c->ops->rmsnorm(c->x + (size_t)t * (size_t)E, L->attn_norm, tb->xn + (size_t)t * (size_t)E, E,
-                        m->info.rms_eps);
-    /* wq, wk, wv share one activation kind in every supported file; make
-     * one per distinct kind only if they differ */
-    as = make_act(&L->wq, tb->xn, E, T, E, tb->xq);
     while ((k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed)) < n_tasks) {
         const llm_weight *w;
         const float *bias;
         int which, h;
-        uint8_t *act = tb->xq;
+        const uint8_t *act = xq;
         size_t astr = as;
 
         if (k < nh) {
@@ -315,10 +355,11 @@ static void phase_qkv(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
         } else {
             w = &L->wv, bias = L->bv, which = 1, h = k - nh - nkv;
         }
-        if (llm_quant_row_of(w->type)->act != llm_quant_row_of(L->wq.type)->act) {
+        if (act_of(w) != act_of(&L->wq)) {
             /* mixed activation kinds: rebuild into the scratch tail */
-            act = (uint8_t *)tb->tmp + sizeof(float) * (size_t)T * (size_t)hd;
-            astr = make_act(w, tb->xn, E, T, E, act);
+            uint8_t *mx = (uint8_t *)tb->tmp + sizeof(float) * (size_t)T * (size_t)hd;
+            astr = make_act(w, tb->xn, E, T, E, mx);
+            act = mx;
         }
         mm_rows(w, h * hd, (h + 1) * hd, act, astr, T, tb->tmp, (size_t)hd);
         for (int t = 0; t < T; t++) {
@@ -395,7 +436,7 @@ static void phase_residual(llm_ctx *c, const llm_weight *w, const uint8_t *act, 
     }
 }
 
-static void phase_ffn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
+static void phase_ffn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb, int ith, int nth)
 {
     const llm_model *m = c->m;
     const llm_layer *L = &m->layers[l];
@@ -405,11 +446,10 @@ static void phase_ffn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
     size_t as;
     uint8_t *act_u = NULL;
     size_t as_u = 0;
+    bool mixed = act_of(&L->up) != act_of(&L->gate);
+    const uint8_t *xq = make_acts(c, tb, ith, nth, act_of(&L->gate), c->x, E, NULL, T, E, L->ffn_norm, mixed, &as);
 
-    for (int t = 0; t < T; t++)
-        c->ops->rmsnorm(c->x + (size_t)t * (size_t)E, L->ffn_norm, tb->xn + (size_t)t * (size_t)E, E, m->info.rms_eps);
-    as = make_act(&L->gate, tb->xn, E, T, E, tb->xq);
-    if (llm_quant_row_of(L->up.type)->act != llm_quant_row_of(L->gate.type)->act) {
+    if (mixed) {
         /* rare mixed kinds: up's activations after gate's */
         act_u = tb->xq + as * (size_t)T;
         as_u = make_act(&L->up, tb->xn, E, T, E, act_u);
@@ -418,8 +458,8 @@ static void phase_ffn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
         int r0 = k * chunk, r1 = r0 + chunk < F ? r0 + chunk : F, nr = r1 - r0;
         float *g = tb->tmp, *u = tb->tmp + (size_t)T * (size_t)nr;
 
-        mm_rows(&L->gate, r0, r1, tb->xq, as, T, g, (size_t)nr);
-        mm_rows(&L->up, r0, r1, act_u ? act_u : tb->xq, act_u ? as_u : as, T, u, (size_t)nr);
+        mm_rows(&L->gate, r0, r1, xq, as, T, g, (size_t)nr);
+        mm_rows(&L->up, r0, r1, act_u ? act_u : xq, act_u ? as_u : as, T, u, (size_t)nr);
         for (int t = 0; t < T; t++) {
             float *hr = c->h + (size_t)t * (size_t)F + r0;
             c->aops->swiglu(g + (size_t)t * (size_t)nr, u + (size_t)t * (size_t)nr, hr, nr);
@@ -431,20 +471,18 @@ static void phase_ffn(llm_ctx *c, int l, _Atomic int *ctr, thread_buf *tb)
     }
 }
 
-static void phase_output(llm_ctx *c, _Atomic int *ctr, thread_buf *tb)
+static void phase_output(llm_ctx *c, _Atomic int *ctr, thread_buf *tb, int ith, int nth)
 {
     const llm_model *m = c->m;
     int E = m->info.n_embd, V = m->info.n_vocab, chunk = c->chunk_vocab, nw = c->n_want, k;
     int n_tasks = (V + chunk - 1) / chunk;
     size_t as;
+    const uint8_t *xq =
+        make_acts(c, tb, ith, nth, act_of(&m->output), c->x, E, c->want_rows, nw, E, m->output_norm, false, &as);
 
-    for (int w = 0; w < nw; w++)
-        c->ops->rmsnorm(c->x + (size_t)c->want_rows[w] * (size_t)E, m->output_norm, tb->xn + (size_t)w * (size_t)E, E,
-                        m->info.rms_eps);
-    as = make_act(&m->output, tb->xn, E, nw, E, tb->xq);
     while ((k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed)) < n_tasks) {
         int r0 = k * chunk, r1 = r0 + chunk < V ? r0 + chunk : V;
-        mm_rows(&m->output, r0, r1, tb->xq, as, nw, c->logits + r0, (size_t)V);
+        mm_rows(&m->output, r0, r1, xq, as, nw, c->logits + r0, (size_t)V);
     }
 }
 
@@ -455,25 +493,25 @@ static void forward_worker(void *arg, int ith, int nth)
     thread_buf *tb = &c->tb[ith];
     int T = c->b->n, ph = 0;
 
-    (void)nth;
     for (int l = 0; l < m->info.n_layer; l++) {
         const llm_layer *L = &m->layers[l];
+        const uint8_t *xq;
         size_t as;
 
-        phase_qkv(c, l, &c->ctr[ph++], tb);
+        phase_qkv(c, l, &c->ctr[ph++], tb, ith, nth);
         llm_pool_barrier(c->pool);
         phase_attn(c, l, &c->ctr[ph++], tb);
         llm_pool_barrier(c->pool);
-        as = make_act(&L->wo, c->att, m->q_dim, T, m->q_dim, tb->xq);
-        phase_residual(c, &L->wo, tb->xq, as, c->chunk_embd, &c->ctr[ph++], tb);
+        xq = make_acts(c, tb, ith, nth, act_of(&L->wo), c->att, m->q_dim, NULL, T, m->q_dim, NULL, false, &as);
+        phase_residual(c, &L->wo, xq, as, c->chunk_embd, &c->ctr[ph++], tb);
         llm_pool_barrier(c->pool);
-        phase_ffn(c, l, &c->ctr[ph++], tb);
+        phase_ffn(c, l, &c->ctr[ph++], tb, ith, nth);
         llm_pool_barrier(c->pool);
         phase_residual(c, &L->down, c->hq, c->h_act, c->chunk_embd, &c->ctr[ph++], tb);
         llm_pool_barrier(c->pool);
     }
     if (c->n_want > 0)
-        phase_output(c, &c->ctr[ph], tb);
+        phase_output(c, &c->ctr[ph], tb, ith, nth);
 }
 
 int llm_forward(llm_ctx *c, const llm_batch *b, float *logits)
