@@ -48,13 +48,26 @@ static void load_fixture(const char *name, fixture *f)
     f->row_bytes = llm_type_row_bytes(f->type, f->n);
     f->raw = p;
     p += f->row_bytes * f->nrows;
-    f->deq = (float *)p;
+    /* the float arrays sit at arbitrary offsets of the file: copy them out
+     * aligned */
+    f->deq = malloc(sizeof(float) * f->n * f->nrows);
+    memcpy(f->deq, p, sizeof(float) * f->n * f->nrows);
     p += sizeof(float) * f->n * f->nrows;
-    f->x = (float *)p;
+    f->x = malloc(sizeof(float) * f->n * f->nx);
+    memcpy(f->x, p, sizeof(float) * f->n * f->nx);
     p += sizeof(float) * f->n * f->nx;
-    f->dots = (double *)p;
+    f->dots = malloc(sizeof(double) * f->nx * f->nrows);
+    memcpy(f->dots, p, sizeof(double) * f->nx * f->nrows);
     p += sizeof(double) * f->nx * f->nrows;
     cr_assert_eq((long)(p - (uint8_t *)f->blob), sz, "fixture %s size", name);
+}
+
+static void free_fixture(fixture *f)
+{
+    free(f->deq);
+    free(f->x);
+    free(f->dots);
+    free(f->blob);
 }
 
 static const char *const types[] = {"F32",  "F16",  "BF16", "Q8_0", "Q4_0", "Q4_1",
@@ -82,7 +95,7 @@ Test(quant, dequant_matches_gguf, .timeout = 10)
             }
         }
         free(y);
-        free(f.blob);
+        free_fixture(&f);
     }
 }
 
@@ -156,7 +169,7 @@ Test(quant, matmul_matches_gguf_dots_at_every_level, .timeout = 20)
                 }
             }
         }
-        free(f.blob);
+        free_fixture(&f);
     }
     llm_quant_set_level(top);
 }
@@ -313,6 +326,6 @@ Test(quant, packed_kernels_bit_identical_and_within_bound, .timeout = 20)
         free(deq);
         free(x);
         free(dots);
-        free(f.blob);
+        free_fixture(&f);
     }
 }
