@@ -298,7 +298,12 @@ def test_detached_start_reports_ready(tmp_path):
 def test_graceful_shutdown_cancels_after_grace(aiosd_factory):
     d = aiosd_factory(extra=["--set", "shutdown_grace_ms=300"])
     k = d.client()
-    p = k.call("proc.spawn", {"argv": ["sh", "-c", "trap '' TERM; sleep 60"]})
+    p = k.call("proc.spawn", {"argv": ["sh", "-c", "trap '' TERM; echo ready; sleep 60"]})
+    # the SIGTERM must find the trap in place: wait until the shell says so
+    deadline = time.time() + 10
+    while "ready" not in k.call("proc.logs", {"id": p["id"]}).get("stdout", ""):
+        assert time.time() < deadline
+        time.sleep(0.02)
     w = k.call_async("proc.wait", {"id": p["id"]})
     t0 = time.time()
     assert d.stop() == 0
