@@ -148,6 +148,7 @@ typedef struct eng_req {
     bool force_preempt;
     int since_preempt;
     int preempt_every;            /* testing: this request's own knob, 0 = the engine's */
+    bool ignore_eos;              /* benchmarks: never pick an end-of-generation token */
     /* numbers for the result */
     int cached_tokens, preemptions, restores, recomputes, disk_restores;
     int n_out;
@@ -616,6 +617,7 @@ int llm_engine_submit(llm_engine *e, llm_req_kind kind, const json_t *params, co
     }
     r->tools = json_object_get(params, "tools") != NULL;
     r->preempt_every = (int)json_integer_value(json_object_get(params, "preempt_every"));
+    r->ignore_eos = json_is_true(json_object_get(params, "ignore_eos"));
     r->want_logprobs = json_is_true(json_object_get(params, "logprobs"));
 
     pthread_mutex_lock(&e->mu);
@@ -1522,11 +1524,17 @@ static bool step(llm_engine *e)
                 continue;
             }
             {
-                const float *lg = e->logits + (size_t)li * (size_t)e->n_vocab;
+                float *lg = e->logits + (size_t)li * (size_t)e->n_vocab;
                 llm_gen_step st;
                 eng_client *c = client_of(e, r->it.cl);
 
                 li++;
+                if (r->ignore_eos) {
+                    int ne;
+                    const int32_t *eog = llm_text_eog(e->text, &ne);
+                    for (int v = 0; v < ne; v++)
+                        lg[eog[v]] = -INFINITY;
+                }
                 rc = llm_gen_next(r->gen, lg, &st);
                 llm_sched_charge(e->sched, &r->it, n_in, 1, t1);
                 if (rc < 0) {

@@ -196,6 +196,12 @@ int32_t llm_text_bos(const llm_text *t)
     return t->bos;
 }
 
+const int32_t *llm_text_eog(const llm_text *t, int *n)
+{
+    *n = t->vb->n_eog;
+    return t->vb->eog;
+}
+
 int32_t llm_text_turn_end(const llm_text *t)
 {
     return t->turn_end;
