@@ -1331,7 +1331,7 @@ static void plan(llm_engine *e)
     for (int i = 0; i < n; i++) {
         eng_req *r = req_of(e->items[i]);
         if (r->it.running && !r->it.selected)
-            preempt(e, r, false);
+            preempt(e, r, r->it.no_room);
     }
     for (int i = 0; i < n; i++) {
         eng_req *r = req_of(e->items[i]);
