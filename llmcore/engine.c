@@ -1290,6 +1290,7 @@ static void plan(llm_engine *e)
     int n = 0, avail;
     uint64_t now = now_ns();
 
+    e->n_items = 0;
     if (e->n_live > e->cap_items) {
         int cap = e->n_live * 2;
         llm_sitem **v = realloc(e->items, sizeof(*v) * (size_t)cap);
@@ -1299,6 +1300,17 @@ static void plan(llm_engine *e)
         e->cap_items = cap;
     }
     llm_kv_get_stats(e->kv, &ks);
+    /* a request that could never fit in the whole cache fails now */
+    for (eng_req *r = e->live, *next; r; r = next) {
+        next = r->next;
+        if (!r->it.running && blocks_for(e->bt, r->n_tok + 1) > ks.blocks_total) {
+            llm_err err;
+            set_err(&err, "", "the request needs more KV cache than the daemon has (llm.kv_mib)%s", NULL);
+            finish(e, r, AIOS_ENOSPC, -1, &err);
+        }
+    }
+    if (e->n_live == 0)
+        return;
     avail = ks.blocks_free + (e->prefix ? llm_prefix_evictable(e->prefix) : 0);
     for (eng_req *r = e->live; r; r = r->next) {
         int pending = r->n_tok - r->n_kv;
