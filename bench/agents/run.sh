@@ -16,6 +16,10 @@ build/aiosd --foreground --socket "$W/s.sock" --data "$W/data" --model "$MODEL" 
     --set llm.kv_mib=512 --set sched.policy=fair --set sched.max_running=64 \
     --set sched.max_batch_tokens=256 > "$W/aiosd.log" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null' EXIT
-for i in $(seq 100); do [ -S "$W/s.sock" ] && break; sleep 0.1; done
-/usr/bin/python3 bench/agents/agents.py --socket "$W/s.sock" --agents "$AGENTS" "$@"
+# the naive baseline: agents re-send their history, no prefix cache
+build/aiosd --foreground --socket "$W/naive.sock" --data "$W/naive-data" --model "$MODEL" --log-level info \
+    --set llm.kv_mib=512 --set llm.prefix_cache=false > "$W/naive.log" 2>&1 &
+NPID=$!
+trap 'kill $PID $NPID 2>/dev/null; wait $PID $NPID 2>/dev/null' EXIT
+for i in $(seq 100); do [ -S "$W/s.sock" ] && [ -S "$W/naive.sock" ] && break; sleep 0.1; done
+/usr/bin/python3 bench/agents/agents.py --socket "$W/s.sock" --naive-socket "$W/naive.sock" --agents "$AGENTS" "$@"
