@@ -20,6 +20,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -246,11 +247,15 @@ static void *writer_main(void *arg)
             if (j->rc == 0 && j->sidecar) {
                 char tmp[4200];
                 FILE *f;
+                int fd;
                 snprintf(tmp, sizeof(tmp), "%s.tmp", j->json_path);
-                f = fopen(tmp, "we");
+                fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                f = fd >= 0 ? fdopen(fd, "w") : NULL;
+                if (!f && fd >= 0)
+                    close(fd);
                 if (!f || fputs(j->sidecar, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
                     j->rc = AIOS_EIO;
-                } else if (chmod(tmp, 0600) < 0 || rename(tmp, j->json_path) < 0) {
+                } else if (rename(tmp, j->json_path) < 0) {
                     j->rc = AIOS_EIO;
                 }
                 if (f)
