@@ -335,6 +335,13 @@ static void run_loop(kern_call *c)
         kern_call_unref(c);
 }
 
+/*
+ * References on the worker path: start_worker() takes one for after_work_cb
+ * (dropped there, always), and work_cb() takes the handler's own, which a
+ * handler that goes async keeps and releases with kern_call_finish/fail -
+ * possibly on another thread before after_work_cb runs, so after_work_cb
+ * must never rely on the handler's reference.
+ */
 static void work_cb(uv_work_t *w)
 {
     kern_call *c = w->data;
@@ -344,7 +351,10 @@ static void work_cb(uv_work_t *w)
         c->worker_rc = AIOS_ECANCELED;
         return;
     }
+    kern_call_ref(c);
     c->worker_rc = c->m->handler(c, c->params, &c->worker_result);
+    if (c->worker_rc != KERN_ASYNC)
+        kern_call_unref(c);   /* never the last: after_work_cb's is held */
 }
 
 static agent_slot *slot_for(const char *principal)
@@ -375,8 +385,7 @@ static void after_work_cb(uv_work_t *w, int status)
         c->worker_rc = AIOS_ECANCELED;
     kern__worker_done(c);
     complete(c, c->worker_rc, result);
-    if (c->worker_rc != KERN_ASYNC)
-        kern_call_unref(c);
+    kern_call_unref(c);       /* after_work_cb's reference */
 }
 
 static void start_worker(kern_call *c)

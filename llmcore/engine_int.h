@@ -19,6 +19,8 @@ typedef struct llm_weight {
     uint32_t type;        /* llm_type */
     int64_t n_in, n_out;
     size_t row_bytes;
+    const uint8_t *packed; /* panels (quant.h), or NULL: use data */
+    size_t panel_bytes;
 } llm_weight;
 
 typedef struct llm_layer {
@@ -38,7 +40,10 @@ struct llm_model {
     const float *output_norm;        /* [n_embd] */
     llm_weight output;               /* [n_vocab][n_embd] (tied: = tok_embd) */
     llm_layer *layers;
-    float *inv_freq;                 /* [n_rot / 2] rotary frequencies (rope_freqs applied) */
+    float *rope_ff;                  /* [n_rot / 2] rope_freqs factors (1 without the tensor) */
+    float rope_theta_scale;          /* rope_base^(-2 / n_rot) */
+    void *pack_arena;                /* packed copies of the matrices (anonymous mapping) */
+    size_t pack_bytes;
 };
 
 /* ---- KV cache internals ---- */
@@ -75,7 +80,9 @@ struct llm_kv {
     void *full_user;
 };
 
-/* Address of K (which = 0) or V (1) of layer l, slot t of a block. */
+/* Address of K (which = 0: the layer's transposed K, use t = 0) or V (1:
+ * slot t) of layer l of a block.  K element (slot t, i < kv_dim) is at
+ * index i * block_tokens + t. */
 static inline void *llm__kv_ptr(const llm_kv *kv, int32_t block, int l, int which, int t)
 {
     return kv->arena + (size_t)block * kv->block_bytes + ((size_t)l * 2 + (size_t)which) * kv->layer_bytes +

@@ -3,8 +3,10 @@
  * list, per-block reference counts, token contents and chained hashes, and
  * per-sequence block tables.
  *
- * A block holds block_tokens positions of every layer's K and V
- * ([layer][K|V][slot][kv_dim], F16 or F32).  Sequences only ever append;
+ * A block holds block_tokens positions of every layer's K and V, F16 or
+ * F32: per layer K transposed ([kv_dim][slot]: a head's dimension d of all
+ * the block's positions is one vector for the attention kernels), then V
+ * ([slot][kv_dim]).  Sequences only ever append;
  * before a batch writes into a block that is shared (ref > 1) the block is
  * copied (copy-on-write), so forks and cached prefixes stay intact.  When a
  * block fills, its hash is XXH3(tokens, seed = previous block's hash) and
@@ -429,6 +431,24 @@ void llm__kv_commit(llm_kv *kv, const int32_t *seq, const int32_t *tokens, int n
 
 /* ---- export / import ---- */
 
+/* Copy cnt positions of a block's K between the transposed block layout
+ * and rows of [token][kv_dim]: into out_rows, or from in_rows. */
+static void k_rows(const llm_kv *kv, int32_t blk, int l, int cnt, uint8_t *out_rows, const uint8_t *in_rows)
+{
+    uint8_t *k = llm__kv_ptr(kv, blk, l, 0, 0);
+    size_t es = (size_t)kv->esize;
+
+    for (int t = 0; t < cnt; t++)
+        for (int i = 0; i < kv->kv_dim; i++) {
+            uint8_t *a = k + ((size_t)i * (size_t)kv->block_tokens + (size_t)t) * es;
+            size_t r = ((size_t)t * (size_t)kv->kv_dim + (size_t)i) * es;
+            if (out_rows)
+                memcpy(out_rows + r, a, es);
+            else
+                memcpy(a, in_rows + r, es);
+        }
+}
+
 size_t llm_kv_seq_export_size(const llm_kv *kv, int32_t seq)
 {
     llm_kv_seq *q = seq_get(kv, seq);
@@ -463,7 +483,10 @@ int llm_kv_seq_export(const llm_kv *kv, int32_t seq, void *buf, size_t cap)
         for (int w = 0; w < 2; w++)
             for (int t = 0; t < q->len; t += kv->block_tokens) {
                 int cnt = q->len - t < kv->block_tokens ? q->len - t : kv->block_tokens;
-                memcpy(p, llm__kv_ptr(kv, q->blocks[t / kv->block_tokens], l, w, 0), row * (size_t)cnt);
+                if (w == 0)
+                    k_rows(kv, q->blocks[t / kv->block_tokens], l, cnt, p, NULL);
+                else
+                    memcpy(p, llm__kv_ptr(kv, q->blocks[t / kv->block_tokens], l, w, 0), row * (size_t)cnt);
                 p += row * (size_t)cnt;
             }
     return 0;
@@ -509,7 +532,10 @@ int llm_kv_seq_import(llm_kv *kv, const void *buf, size_t len, int32_t *seq)
             for (int w = 0; w < 2; w++)
                 for (int t = 0; t < (int)h.n_tokens; t += kv->block_tokens) {
                     int cnt = (int)h.n_tokens - t < kv->block_tokens ? (int)h.n_tokens - t : kv->block_tokens;
-                    memcpy(llm__kv_ptr(kv, q->blocks[t / kv->block_tokens], l, w, 0), p, row * (size_t)cnt);
+                    if (w == 0)
+                        k_rows(kv, q->blocks[t / kv->block_tokens], l, cnt, NULL, p);
+                    else
+                        memcpy(llm__kv_ptr(kv, q->blocks[t / kv->block_tokens], l, w, 0), p, row * (size_t)cnt);
                     p += row * (size_t)cnt;
                 }
         /* replay the tokens to set lengths and hashes */

@@ -11,6 +11,8 @@
  */
 #include <math.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +111,8 @@ static int get_tensor(llm_model *m, errbuf *e, const char *name, int64_t ne0, in
     w->n_in = ne0;
     w->n_out = ne1;
     w->row_bytes = llm_type_row_bytes(t->type, (uint64_t)ne0);
+    w->packed = NULL;
+    w->panel_bytes = 0;
     return 0;
 }
 
@@ -224,14 +228,18 @@ static int read_hparams(llm_model *m, const arch_row *a, errbuf *e)
 }
 
 /* rotary inverse frequencies, divided by rope_freqs when present */
+/* Rotary angles are computed as GGUF engines do (forward.c): theta starts
+ * at the position (a float) and is multiplied by base^(-2/n_rot) from one
+ * pair to the next, divided by the pair's rope_freqs factor (1 without the
+ * tensor) and scaled by the linear rope scale. */
 static int make_rope(llm_model *m, errbuf *e)
 {
     const llm_model_info *i = &m->info;
     const llm_gguf_tensor *rf = llm_gguf_tensor_find(m->g, "rope_freqs.weight");
     int half = i->n_rot / 2;
 
-    m->inv_freq = malloc(sizeof(float) * (size_t)half);
-    if (!m->inv_freq)
+    m->rope_ff = malloc(sizeof(float) * (size_t)half);
+    if (!m->rope_ff)
         return fail(e, AIOS_ENOMEM, "out of memory");
     if (rf) {
         if (rf->type != LLM_T_F32 || rf->n_dims != 1 || rf->ne[0] != half)
@@ -239,16 +247,15 @@ static int make_rope(llm_model *m, errbuf *e)
         m->info.has_rope_freqs = true;
     }
     for (int k = 0; k < half; k++) {
-        double fr = pow((double)i->rope_base, -2.0 * k / (double)i->n_rot);
+        float div = 1.0f;
         if (rf) {
-            float div;
             memcpy(&div, (const float *)rf->data + k, 4);
             if (!(div > 0))
                 return fail(e, AIOS_ECORRUPT, "tensor 'rope_freqs.weight': factor %d is not positive", k);
-            fr /= div;
         }
-        m->inv_freq[k] = (float)fr;
+        m->rope_ff[k] = div;
     }
+    m->rope_theta_scale = powf(i->rope_base, -2.0f / (float)i->n_rot);
     return 0;
 }
 
@@ -305,6 +312,78 @@ static int load_tensors(llm_model *m, const arch_row *a, errbuf *e)
     return 0;
 }
 
+/* Every matrix the forward pass multiplies by, for packing. */
+static int model_matrices(llm_model *m, llm_weight **ws)
+{
+    int n = 0;
+
+    for (int l = 0; l < m->info.n_layer; l++) {
+        llm_layer *L = &m->layers[l];
+        llm_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+        for (size_t k = 0; k < sizeof(lw) / sizeof(lw[0]); k++)
+            ws[n++] = lw[k];
+    }
+    ws[n++] = &m->output;
+    return n;
+}
+
+/* Drop a tensor's whole pages from this process's resident set once its
+ * packed copy exists (they come back from the page cache if read again,
+ * e.g. token embedding rows of a tied output). */
+static void release_pages(const void *p, size_t n)
+{
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              e = ((uintptr_t)p + n) & ~(pg - 1);
+
+    if (e > a)
+        madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+/* With AVX2 or better, copy every packable matrix into panels (quant.h):
+ * the SIMD kernels then read 16 rows per vector.  Best effort: a matrix
+ * without a packed form, or no memory, keeps the plain kernels. */
+static void pack_weights(llm_model *m)
+{
+    llm_weight **ws;
+    int n;
+    size_t total = 0, off = 0;
+    uint8_t *arena;
+
+    if (llm_quant_level() < LLM_SIMD_AVX2 || getenv("AIOS_LLM_NOPACK"))
+        return;
+    ws = malloc(sizeof(*ws) * ((size_t)m->info.n_layer * 7 + 1));
+    if (!ws)
+        return;
+    n = model_matrices(m, ws);
+    for (int k = 0; k < n; k++)
+        total += (llm_quant_packed_bytes(ws[k]->type, ws[k]->n_in, ws[k]->n_out) + 63) & ~(size_t)63;
+    if (total == 0)
+        goto out;
+    arena = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (arena == MAP_FAILED)
+        goto out;
+#ifdef MADV_HUGEPAGE
+    madvise(arena, total, MADV_HUGEPAGE);
+#endif
+    for (int k = 0; k < n; k++) {
+        llm_weight *w = ws[k];
+        size_t b = llm_quant_packed_bytes(w->type, w->n_in, w->n_out);
+
+        if (!b)
+            continue;
+        llm_quant_pack(w->type, w->data, w->row_bytes, w->n_in, w->n_out, arena + off);
+        w->packed = arena + off;
+        w->panel_bytes = llm_quant_panel_bytes(w->type, w->n_in);
+        release_pages(w->data, w->row_bytes * (size_t)w->n_out);
+        off += (b + 63) & ~(size_t)63;
+    }
+    mprotect(arena, total, PROT_READ);
+    m->pack_arena = arena;
+    m->pack_bytes = total;
+out:
+    free(ws);
+}
+
 int llm_model_load(const char *path, const llm_model_opts *o, llm_model **out, char *err, size_t errlen)
 {
     errbuf e = {err, errlen};
@@ -344,6 +423,7 @@ int llm_model_load(const char *path, const llm_model_opts *o, llm_model **out, c
     m->info.file_bytes = m->g->map_size;
     if ((rc = read_hparams(m, a, &e)) < 0 || (rc = load_tensors(m, a, &e)) < 0 || (rc = make_rope(m, &e)) < 0)
         goto out_free;
+    pack_weights(m);
     *out = m;
     return 0;
 out_free:
@@ -355,8 +435,10 @@ void llm_model_free(llm_model *m)
 {
     if (!m)
         return;
+    if (m->pack_arena)
+        munmap(m->pack_arena, m->pack_bytes);
     free(m->layers);
-    free(m->inv_freq);
+    free(m->rope_ff);
     free(m->name);
     llm_gguf_close(m->g);
     free(m);

@@ -17,7 +17,7 @@
 
 #include "llmcore/quant.h"
 
-_Static_assert(sizeof(llm_q8) == 40, "llm_q8 layout");
+_Static_assert(sizeof(llm_q8) == 44, "llm_q8 layout");
 _Static_assert(sizeof(llm_blk_q8_0) == 34, "Q8_0 block");
 _Static_assert(sizeof(llm_blk_q4_0) == 18, "Q4_0 block");
 _Static_assert(sizeof(llm_blk_q4_1) == 20, "Q4_1 block");
@@ -319,32 +319,138 @@ void llm_quantize_q8_ref(const float *x, llm_q8 *y, int64_t n)
 
         for (int i = 0; i < 32; i++)
             amax = fmaxf(amax, fabsf(xb[i]));
+        /* GGUF's q8_0/q8_1 recipe: multiply by 127/amax, round half to
+         * even; the scale and the scaled sum are stored at fp16 */
         d = amax / 127.0f;
-        id = d != 0.0f ? 1.0f / d : 0.0f;
+        id = amax != 0.0f ? 127.0f / amax : 0.0f;
         for (int i = 0; i < 32; i++) {
             int v = (int)nearbyintf(xb[i] * id);
             y[b].q[i] = (int8_t)v;
             sum += v;
         }
-        /* the scale kept at fp16 precision, as GGUF's q8 blocks (and so
-         * llama.cpp) hold it; s is exact for that d */
         y[b].d = llm_fp16_to_f32(llm_f32_to_fp16(d));
-        y[b].s = y[b].d * (float)sum;
+        y[b].s = llm_fp16_to_f32(llm_f32_to_fp16(d * (float)sum));
+        y[b].sum = sum;
     }
 }
+
+/* ---- packed panels (layout in quant.h) -------------------------------------
+ * Per 32-element block of a panel: d[16] fp16, then m[16] fp16 (Q4_1 only),
+ * then the values: Q4_0/Q4_1 4 chunks of 64 bytes whose byte 4r+i is qs[4k+i]
+ * of row r (low nibble element 4k+i, high nibble element 16+4k+i, as in the
+ * file); Q8_0 8 chunks whose byte 4r+i is qs[4k+i] of row r. */
+
+enum { PK_Q4_0, PK_Q4_1, PK_Q8_0 };
+
+static int pk_kind(uint32_t type)
+{
+    return type == LLM_T_Q4_0 ? PK_Q4_0 : type == LLM_T_Q4_1 ? PK_Q4_1 : PK_Q8_0;
+}
+
+static void pack_panel(const void *w, size_t ws, int nrows, int64_t n, void *dst, uint32_t type)
+{
+    int kind = pk_kind(type), nb = (int)(n / 32);
+    size_t pbb = llm_quant_row_of(type)->pk_bytes;
+
+    memset(dst, 0, pbb * (size_t)nb);
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        for (int b = 0; b < nb; b++) {
+            uint8_t *pb = (uint8_t *)dst + (size_t)b * pbb;
+            uint16_t *d = (uint16_t *)pb;
+            if (kind == PK_Q8_0) {
+                const llm_blk_q8_0 *x = (const llm_blk_q8_0 *)row + b;
+                d[r] = x->d;
+                for (int k = 0; k < 8; k++)
+                    memcpy(pb + 32 + 64 * k + 4 * r, x->qs + 4 * k, 4);
+            } else if (kind == PK_Q4_1) {
+                const llm_blk_q4_1 *x = (const llm_blk_q4_1 *)row + b;
+                d[r] = x->d;
+                d[16 + r] = x->m;
+                for (int k = 0; k < 4; k++)
+                    memcpy(pb + 64 + 64 * k + 4 * r, x->qs + 4 * k, 4);
+            } else {
+                const llm_blk_q4_0 *x = (const llm_blk_q4_0 *)row + b;
+                d[r] = x->d;
+                for (int k = 0; k < 4; k++)
+                    memcpy(pb + 32 + 64 * k + 4 * r, x->qs + 4 * k, 4);
+            }
+        }
+    }
+}
+
+#define DEFINE_PACK(name, T) \
+    static void pack_##name(const void *w, size_t ws, int nrows, int64_t n, void *dst) \
+    {                                                                                 \
+        pack_panel(w, ws, nrows, n, dst, T);                                          \
+    }
+DEFINE_PACK(q4_0, LLM_T_Q4_0)
+DEFINE_PACK(q4_1, LLM_T_Q4_1)
+DEFINE_PACK(q8_0, LLM_T_Q8_0)
+
+/* The packed reference: the same arithmetic as the SIMD kernels, in the
+ * same order, with fmaf, so they agree bit for bit. */
+static void pmm_ref(uint32_t type, int n, const void *wp, size_t pstride, int nr, const void *x, size_t xs,
+                    int nc, float *out, size_t ldo)
+{
+    int kind = pk_kind(type), nb = n / 32;
+    size_t pbb = llm_quant_row_of(type)->pk_bytes;
+
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *panel = (const uint8_t *)wp + (size_t)(r / LLM_PANEL) * pstride;
+        int lr = r % LLM_PANEL;
+        for (int c = 0; c < nc; c++) {
+            const llm_q8 *xb = (const llm_q8 *)((const uint8_t *)x + (size_t)c * xs);
+            float acc = 0;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *pb = panel + (size_t)b * pbb;
+                const uint16_t *d = (const uint16_t *)pb;
+                int32_t is = 0;
+                if (kind == PK_Q8_0) {
+                    for (int i = 0; i < 32; i++)
+                        is += (int8_t)pb[32 + 64 * (i / 4) + 4 * lr + i % 4] * xb[b].q[i];
+                } else {
+                    const uint8_t *q = pb + (kind == PK_Q4_1 ? 64 : 32);
+                    for (int i = 0; i < 16; i++) {
+                        uint8_t v = q[64 * (i / 4) + 4 * lr + i % 4];
+                        is += (v & 0xF) * xb[b].q[i] + (v >> 4) * xb[b].q[i + 16];
+                    }
+                    if (kind == PK_Q4_0)
+                        is -= 8 * xb[b].sum;
+                }
+                acc = fmaf((float)is, llm_fp16_to_f32(d[lr]) * xb[b].d, acc);
+                if (kind == PK_Q4_1)
+                    acc = fmaf(llm_fp16_to_f32(d[16 + lr]), xb[b].s, acc);
+            }
+            out[(size_t)c * ldo + r] = acc;
+        }
+    }
+}
+
+#define DEFINE_PMM_REF(name, T)                                                                     \
+    static void pmm_ref_##name(int n, const void *wp, size_t ps, int nr, const void *x, size_t xs, \
+                               int nc, float *out, size_t ldo)                                      \
+    {                                                                                               \
+        pmm_ref(T, n, wp, ps, nr, x, xs, nc, out, ldo);                                             \
+    }
+DEFINE_PMM_REF(q4_0, LLM_T_Q4_0)
+DEFINE_PMM_REF(q4_1, LLM_T_Q4_1)
+DEFINE_PMM_REF(q8_0, LLM_T_Q8_0)
 
 /* ---- the table ------------------------------------------------------------- */
 
 #define ROW(T, nm, bl, by, act, deq, ref) \
-    [T] = {T, nm, bl, by, act, deq, {ref, NULL, NULL}}
+    [T] = {T, nm, bl, by, act, deq, {ref, NULL, NULL}, 0, NULL, {NULL, NULL, NULL}}
+#define PROW(T, nm, bl, by, act, deq, ref, pkb, pk, pref) \
+    [T] = {T, nm, bl, by, act, deq, {ref, NULL, NULL}, pkb, pk, {pref, NULL, NULL}}
 
 static llm_quant_row rows[LLM_T_COUNT] = {
     ROW(LLM_T_F32, "F32", 1, 4, LLM_ACT_F32, deq_f32, mm_ref_f32),
     ROW(LLM_T_F16, "F16", 1, 2, LLM_ACT_F32, deq_f16, mm_ref_f16),
     ROW(LLM_T_BF16, "BF16", 1, 2, LLM_ACT_F32, deq_bf16, mm_ref_bf16),
-    ROW(LLM_T_Q8_0, "Q8_0", 32, 34, LLM_ACT_Q8, deq_q8_0, mm_ref_q8_0),
-    ROW(LLM_T_Q4_0, "Q4_0", 32, 18, LLM_ACT_Q8, deq_q4_0, mm_ref_q4_0),
-    ROW(LLM_T_Q4_1, "Q4_1", 32, 20, LLM_ACT_Q8, deq_q4_1, mm_ref_q4_1),
+    PROW(LLM_T_Q8_0, "Q8_0", 32, 34, LLM_ACT_Q8, deq_q8_0, mm_ref_q8_0, 32 + 512, pack_q8_0, pmm_ref_q8_0),
+    PROW(LLM_T_Q4_0, "Q4_0", 32, 18, LLM_ACT_Q8, deq_q4_0, mm_ref_q4_0, 32 + 256, pack_q4_0, pmm_ref_q4_0),
+    PROW(LLM_T_Q4_1, "Q4_1", 32, 20, LLM_ACT_Q8, deq_q4_1, mm_ref_q4_1, 64 + 256, pack_q4_1, pmm_ref_q4_1),
     ROW(LLM_T_Q5_0, "Q5_0", 32, 22, LLM_ACT_Q8, deq_q5_0, mm_ref_q5_0),
     ROW(LLM_T_Q5_1, "Q5_1", 32, 24, LLM_ACT_Q8, deq_q5_1, mm_ref_q5_1),
     ROW(LLM_T_Q4_K, "Q4_K", 256, 144, LLM_ACT_Q8, deq_q4_k, mm_ref_q4_k),
@@ -370,6 +476,10 @@ static void quant_init_once(void)
             continue;
         rows[t].mm[LLM_SIMD_AVX2] = llm__mm_avx2[t];
         rows[t].mm[LLM_SIMD_AVX512] = llm__mm_avx512[t];
+        if (rows[t].pk_bytes) {
+            rows[t].pmm[LLM_SIMD_AVX2] = llm__pmm_avx2[t];
+            rows[t].pmm[LLM_SIMD_AVX512] = llm__pmm_avx512[t];
+        }
     }
     cpu_level = LLM_SIMD_SCALAR;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -412,6 +522,49 @@ llm_mm_fn llm_quant_mm(uint32_t type)
         if (r->mm[l])
             return r->mm[l];
     return NULL;
+}
+
+size_t llm_quant_panel_bytes(uint32_t type, int64_t n_in)
+{
+    const llm_quant_row *r = llm_quant_row_of(type);
+
+    return r && r->pk_bytes && n_in % 32 == 0 ? (size_t)r->pk_bytes * (size_t)(n_in / 32) : 0;
+}
+
+size_t llm_quant_packed_bytes(uint32_t type, int64_t n_in, int64_t n_out)
+{
+    return llm_quant_panel_bytes(type, n_in) * (size_t)((n_out + LLM_PANEL - 1) / LLM_PANEL);
+}
+
+int llm_quant_pack(uint32_t type, const void *w, size_t w_stride, int64_t n_in, int64_t n_out, void *dst)
+{
+    const llm_quant_row *r = llm_quant_row_of(type);
+    size_t pb = llm_quant_panel_bytes(type, n_in);
+
+    if (!pb)
+        return -1;
+    for (int64_t p = 0; p * LLM_PANEL < n_out; p++) {
+        int64_t nrow = n_out - p * LLM_PANEL < LLM_PANEL ? n_out - p * LLM_PANEL : LLM_PANEL;
+        r->pack((const uint8_t *)w + (size_t)(p * LLM_PANEL) * w_stride, w_stride, (int)nrow, n_in,
+                (uint8_t *)dst + (size_t)p * pb);
+    }
+    return 0;
+}
+
+llm_pmm_fn llm_quant_pmm_at(uint32_t type, int level)
+{
+    const llm_quant_row *r = llm_quant_row_of(type);
+
+    if (!r || !r->pk_bytes || level < 0 || level > cpu_level)
+        return NULL;
+    return r->pmm[level];
+}
+
+llm_pmm_fn llm_quant_pmm(uint32_t type)
+{
+    int l = llm_quant_level();
+
+    return l >= LLM_SIMD_AVX2 ? llm_quant_pmm_at(type, l) : NULL;
 }
 
 llm_quantize_fn llm_quant_q8(void)

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aios/error.h"
@@ -35,8 +36,15 @@ struct llm_pool {
     _Alignas(64) llm_pool_fn fn;
     void *arg;
     _Atomic int stop;
-    _Atomic uint64_t n_barriers, n_sleeps;
+    _Atomic uint64_t n_barriers, n_sleeps, wait_ns;
 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t val)
 {
@@ -66,6 +74,7 @@ static void wait_change(llm_pool *p, _Atomic uint32_t *w, uint32_t val, _Atomic 
 void llm_pool_barrier(llm_pool *p)
 {
     uint32_t ph;
+    uint64_t t0;
 
     if (p->n == 1)
         return;
@@ -78,7 +87,9 @@ void llm_pool_barrier(llm_pool *p)
             futex_wake(&p->phase);
         return;
     }
+    t0 = now_ns();
     wait_change(p, &p->phase, ph, &p->phase_sleepers);
+    atomic_fetch_add_explicit(&p->wait_ns, now_ns() - t0, memory_order_relaxed);
 }
 
 static void *worker(void *v)
@@ -153,6 +164,7 @@ int llm_pool_size(const llm_pool *p)
 void llm_pool_run(llm_pool *p, llm_pool_fn fn, void *arg)
 {
     uint32_t dw;
+    uint64_t t0;
 
     if (p->n == 1) {
         fn(arg, 0, 1);
@@ -166,6 +178,7 @@ void llm_pool_run(llm_pool *p, llm_pool_fn fn, void *arg)
     if (atomic_load(&p->sleepers_gen) > 0)
         futex_wake(&p->gen);
     fn(arg, 0, p->n);
+    t0 = now_ns();
     /* wait for the workers: spin, then sleep on done_word */
     for (int i = 0; i < SPIN_ITERS && atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1; i++)
         _mm_pause();
@@ -173,10 +186,12 @@ void llm_pool_run(llm_pool *p, llm_pool_fn fn, void *arg)
         futex_wait(&p->done_word, dw);
         dw = atomic_load(&p->done_word);
     }
+    atomic_fetch_add_explicit(&p->wait_ns, now_ns() - t0, memory_order_relaxed);
 }
 
-void llm_pool_counts(const llm_pool *p, uint64_t *barriers, uint64_t *sleeps)
+void llm_pool_counts(const llm_pool *p, uint64_t *barriers, uint64_t *sleeps, uint64_t *wait_ns)
 {
     *barriers = atomic_load(&((llm_pool *)p)->n_barriers);
     *sleeps = atomic_load(&((llm_pool *)p)->n_sleeps);
+    *wait_ns = atomic_load(&((llm_pool *)p)->wait_ns);
 }

@@ -25,8 +25,9 @@ int llm_pool_size(const llm_pool *p);
 void llm_pool_run(llm_pool *p, llm_pool_fn fn, void *arg);
 void llm_pool_barrier(llm_pool *p);
 
-/* Counters for measurement: barriers passed, and how many of the waits
- * had to sleep. */
-void llm_pool_counts(const llm_pool *p, uint64_t *barriers, uint64_t *sleeps);
+/* Counters for measurement: barriers passed, how many of the waits had to
+ * sleep, and nanoseconds spent waiting at barriers and (the caller) for the
+ * workers to finish a run, summed over threads. */
+void llm_pool_counts(const llm_pool *p, uint64_t *barriers, uint64_t *sleeps, uint64_t *wait_ns);
 
 #endif /* LLM_THREADPOOL_H */

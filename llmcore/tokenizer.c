@@ -162,6 +162,10 @@ static int load_texts(llm_tokenizer *t, const llm_gguf_kv *toks, char *err, size
             return AIOS_ECORRUPT;
         total += (n ? n : 32) + 1;
     }
+    if (total > UINT32_MAX) {
+        seterr(err, errlen, "tokenizer.ggml.tokens: %zu bytes of text", total);
+        return AIOS_ECORRUPT;
+    }
     t->text_pool = malloc(total);
     t->text_off = malloc(t->n_vocab * sizeof(*t->text_off));
     t->text_len = malloc(t->n_vocab * sizeof(*t->text_len));
@@ -441,6 +445,8 @@ static int build_special(llm_tokenizer *t)
     }
     qsort_r(t->special, n, sizeof(*t->special), cmp_special, t);
     t->n_special = n;
+    for (size_t i = 0; i < n; i++)
+        t->special_first[(unsigned char)tok_text(t, t->special[i])[0]] = true;
     return 0;
 }
 
@@ -455,7 +461,7 @@ static unsigned char byte_of(const char *text, size_t len)
 }
 
 /* Render one token's piece (the special=true form) into buf; returns the
- * length.  buf has room for 3 * len + 32 + len bytes. */
+ * length.  buf has room for piece_bound() bytes. */
 static size_t render_piece(const llm_tokenizer *t, int32_t id, char *buf)
 {
     const char *s = tok_text(t, id);
@@ -507,46 +513,74 @@ static size_t render_piece(const llm_tokenizer *t, int32_t id, char *buf)
     return 0;
 }
 
+/* Room render_piece needs for a token: its text length, plus, for a
+ * byte-level token, the expansion of each code point outside the map. */
+static size_t piece_bound(const llm_tokenizer *t, int32_t id)
+{
+    const char *s = tok_text(t, id);
+    size_t len = t->text_len[id], need = len + 1, i, adv;
+
+    if (t->kind != LLM_VOCAB_BPE)
+        return need;
+    for (i = 0; i < len; i += adv) {
+        uint32_t cp = llm_utf8_decode_lenient((const unsigned char *)s + i, len - i, &adv);
+
+        if (llm_bytelevel_decode(cp) < 0)
+            need += 12 + 8 + len + 1;
+    }
+    return need;
+}
+
 static int build_pieces(llm_tokenizer *t)
 {
-    size_t total = 0, o = 0, maxlen = 0;
-    char *tmp;
+    size_t total = 0, o = 0, cap = 0;
+    char *tmp = NULL;
     uint32_t id;
+    int rc = AIOS_ENOMEM;
 
-    for (id = 0; id < t->n_vocab; id++) {
-        size_t l = t->text_len[id];
-
-        /* worst case: every code point unmapped */
-        size_t w = l + (l ? l * (12 + 8 + 1 + l) : 0) + 1;
-
-        if (w > maxlen)
-            maxlen = w;
-    }
-    tmp = malloc(maxlen + 32);
     t->piece_off = malloc(t->n_vocab * sizeof(*t->piece_off));
     t->piece_len = malloc(t->n_vocab * sizeof(*t->piece_len));
-    if (!tmp || !t->piece_off || !t->piece_len) {
-        free(tmp);
+    if (!t->piece_off || !t->piece_len)
         return AIOS_ENOMEM;
-    }
-    for (id = 0; id < t->n_vocab; id++)
-        total += render_piece(t, (int32_t)id, tmp) + 1;
-    t->piece_pool = malloc(total ? total : 1);
-    if (!t->piece_pool) {
-        free(tmp);
-        return AIOS_ENOMEM;
-    }
-    for (id = 0; id < t->n_vocab; id++) {
-        size_t l = render_piece(t, (int32_t)id, tmp);
+    /* render every piece into a scratch buffer sized per token, keeping
+     * the lengths, then copy them into one pool */
+    for (int pass = 0; pass < 2; pass++) {
+        for (id = 0; id < t->n_vocab; id++) {
+            size_t need = piece_bound(t, (int32_t)id), l;
 
-        memcpy(t->piece_pool + o, tmp, l);
-        t->piece_pool[o + l] = '\0';
-        t->piece_off[id] = (uint32_t)o;
-        t->piece_len[id] = (uint32_t)l;
-        o += l + 1;
+            if (need > cap) {
+                char *p = realloc(tmp, need);
+
+                if (!p)
+                    goto out;
+                tmp = p;
+                cap = need;
+            }
+            l = render_piece(t, (int32_t)id, tmp);
+            if (pass == 0) {
+                total += l + 1;
+                continue;
+            }
+            memcpy(t->piece_pool + o, tmp, l);
+            t->piece_pool[o + l] = '\0';
+            t->piece_off[id] = (uint32_t)o;
+            t->piece_len[id] = (uint32_t)l;
+            o += l + 1;
+        }
+        if (pass == 0) {
+            if (total > UINT32_MAX) {
+                rc = AIOS_ECORRUPT;
+                goto out;
+            }
+            t->piece_pool = malloc(total ? total : 1);
+            if (!t->piece_pool)
+                goto out;
+        }
     }
+    rc = 0;
+out:
     free(tmp);
-    return 0;
+    return rc;
 }
 
 /* Per-model attributes llama.cpp sets by the model's name: Phi-3 special
@@ -710,6 +744,22 @@ int llm_tokenizer_from_gguf(const llm_gguf *g, llm_tokenizer **out, char *err, s
         if (t->byte_token[i] < 0)
             t->byte_token[i] = t->raw_token[i];
     }
+    if (t->kind == LLM_VOCAB_SPM) {
+        t->spm_split = true;
+        for (i = 0; i < t->n_vocab && t->spm_split; i++) {
+            const char *s = tok_text(t, (int32_t)i), *m = s;
+            size_t l = t->text_len[i];
+
+            /* a "▁" (E2 96 81) preceded by anything but another "▁" */
+            while ((m = memmem(m, l - (size_t)(m - s), "\xe2\x96\x81", 3))) {
+                if (m != s && !(m - s >= 3 && memcmp(m - 3, "\xe2\x96\x81", 3) == 0)) {
+                    t->spm_split = false;
+                    break;
+                }
+                m += 3;
+            }
+        }
+    }
     t->chat_template = llm_gguf_dup_str(g, "tokenizer.chat_template");
     *out = t;
     return 0;
@@ -779,93 +829,132 @@ static inline bool c_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
+/* Whether [at, at+len) touches one of the untrusted spans. */
+static bool in_untrusted(const llm_text_span *unt, size_t n_unt, size_t at, size_t len)
+{
+    for (size_t i = 0; i < n_unt; i++) {
+        if (at < unt[i].off + unt[i].len && unt[i].off < at + len)
+            return true;
+    }
+    return false;
+}
+
+/* Positions in the text where some special token could start (its first
+ * byte is one a special token starts with), ascending. */
+typedef struct {
+    size_t *v;
+    size_t n;
+} cands;
+
 /* Split every occurrence of special token id out of the raw fragments of
- * *cur (leftmost first, without overlaps), into *next.  Tokens flagged
- * LSTRIP / RSTRIP swallow the ASCII whitespace before / after them. */
-static int split_one(const llm_tokenizer *t, const char *text, int32_t id, frags *cur,
-                     frags *next)
+ * *cur (leftmost first, without overlaps), into *next, looking only at the
+ * candidate positions.  Tokens flagged LSTRIP / RSTRIP swallow the ASCII
+ * whitespace before / after them.  With trusted_only, occurrences touching
+ * an untrusted span stay text.  *found tells whether anything was split. */
+static int split_one(const llm_tokenizer *t, const char *text, int32_t id, bool trusted_only,
+                     const llm_text_span *unt, size_t n_unt, const cands *c, frags *cur,
+                     frags *next, bool *found)
 {
     const char *tt = tok_text(t, id);
-    size_t tl = t->text_len[id];
+    size_t tl = t->text_len[id], k = 0;
     uint32_t attr = t->attr[id];
     int rc = 0;
 
     next->n = 0;
+    *found = false;
     for (size_t i = 0; i < cur->n && rc == 0; i++) {
         frag f = cur->v[i];
-        const char *m;
+        size_t start, end, search;
 
         if (f.id >= 0 || f.len < tl) {
             rc = frag_push(next, f);
             continue;
         }
-        while (rc == 0 && f.len >= tl && (m = memmem(text + f.off, f.len, tt, tl))) {
-            size_t at = (size_t)(m - text), left = at - f.off;
+        start = search = f.off;
+        end = f.off + f.len;
+        while (k < c->n && c->v[k] < search)
+            k++;
+        for (; rc == 0 && k < c->n && c->v[k] + tl <= end; k++) {
+            size_t at = c->v[k], left = at - start;
 
+            if (at < search || text[at] != tt[0] || memcmp(text + at, tt, tl) != 0)
+                continue;
+            if (trusted_only && in_untrusted(unt, n_unt, at, tl))
+                continue;
             if (attr & LLM_TOKATTR_LSTRIP) {
-                while (left > 0 && c_space(text[f.off + left - 1]))
+                while (left > 0 && c_space(text[start + left - 1]))
                     left--;
             }
             if (left > 0)
-                rc = frag_push(next, (frag){.off = f.off, .len = left, .id = -1});
+                rc = frag_push(next, (frag){.off = start, .len = left, .id = -1});
             if (rc == 0)
                 rc = frag_push(next, (frag){.off = at, .len = tl, .id = id});
-            f.len -= at + tl - f.off;
-            f.off = at + tl;
+            *found = true;
+            start = at + tl;
             if (attr & LLM_TOKATTR_RSTRIP) {
-                while (f.len > 0 && c_space(text[f.off])) {
-                    f.off++;
-                    f.len--;
-                }
+                while (start < end && c_space(text[start]))
+                    start++;
             }
+            search = start;
         }
-        if (rc == 0 && f.len > 0)
-            rc = frag_push(next, f);
+        if (rc == 0 && end > start)
+            rc = frag_push(next, (frag){.off = start, .len = end - start, .id = -1});
     }
     return rc;
 }
 
-/* The input as raw fragments and special tokens. */
+/* The input as raw fragments and special tokens.  Control and unknown
+ * tokens are split out only with parse_special, and then not inside the
+ * untrusted spans. */
 static int partition(const llm_tokenizer *t, const char *text, size_t len, bool parse_special,
-                     frags *out)
+                     const llm_text_span *unt, size_t n_unt, frags *out)
 {
     frags a = {0}, b = {0};
+    cands c = {0};
     int rc = 0;
 
     if (len && (rc = frag_push(&a, (frag){.off = 0, .len = len, .id = -1})))
         goto out;
-    for (size_t i = 0; i < t->n_special && a.n; i++) {
-        int32_t id = t->special[i];
-
-        if (!parse_special && (t->attr[id] & (LLM_TOKATTR_CONTROL | LLM_TOKATTR_UNKNOWN)))
+    /* one pass finds where special tokens could start; most texts have
+     * few such bytes (or none, and then there is nothing to split) */
+    for (size_t i = 0; i < len; i++) {
+        if (!t->special_first[(unsigned char)text[i]])
             continue;
-        /* cheap test before rebuilding the list */
-        bool any = false;
-
-        for (size_t k = 0; k < a.n && !any; k++) {
-            any = a.v[k].id < 0 && a.v[k].len >= t->text_len[id] &&
-                  memmem(text + a.v[k].off, a.v[k].len, tok_text(t, id), t->text_len[id]);
+        if (!c.v && !(c.v = malloc(len * sizeof(*c.v)))) {
+            rc = AIOS_ENOMEM;
+            goto out;
         }
-        if (!any)
+        c.v[c.n++] = i;
+    }
+    for (size_t i = 0; i < t->n_special && a.n && c.n; i++) {
+        int32_t id = t->special[i];
+        bool ctl = (t->attr[id] & (LLM_TOKATTR_CONTROL | LLM_TOKATTR_UNKNOWN)) != 0;
+        bool found;
+
+        if (!parse_special && ctl)
             continue;
-        rc = split_one(t, text, id, &a, &b);
+        rc = split_one(t, text, id, ctl && n_unt > 0, unt, n_unt, &c, &a, &b, &found);
         if (rc)
             goto out;
-        frags tmp = a;
+        if (found) {
+            frags tmp = a;
 
-        a = b;
-        b = tmp;
+            a = b;
+            b = tmp;
+        }
     }
     *out = a;
     a.v = NULL;
 out:
     free(a.v);
     free(b.v);
+    free(c.v);
     return rc;
 }
 
-int llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool add_special,
-                 bool parse_special, int32_t **ids, size_t *n)
+static int tokenize_common(const llm_tokenizer *t, const char *text, size_t len, bool add_special,
+                           bool parse_special, const llm_text_span *unt, size_t n_unt,
+                           int32_t **ids, size_t *n)
 {
     tok_ids out = {0};
     frags fr = {0};
@@ -878,7 +967,7 @@ int llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool add_
         *n = 0;
     if (!t || !ids || !n || (!text && len))
         return AIOS_EINVAL;
-    rc = partition(t, text, len, parse_special, &fr);
+    rc = partition(t, text, len, parse_special, unt, n_unt, &fr);
     if (rc)
         goto out;
     if (add_special && t->add_bos && t->bos >= 0)
@@ -906,6 +995,21 @@ out:
     *ids = out.v;
     *n = out.n;
     return 0;
+}
+
+int llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool add_special,
+                 bool parse_special, int32_t **ids, size_t *n)
+{
+    return tokenize_common(t, text, len, add_special, parse_special, NULL, 0, ids, n);
+}
+
+int llm_tokenize_trusted(const llm_tokenizer *t, const char *text, size_t len,
+                         const llm_text_span *untrusted, size_t n_untrusted, bool add_special,
+                         int32_t **ids, size_t *n)
+{
+    if (n_untrusted && !untrusted)
+        return AIOS_EINVAL;
+    return tokenize_common(t, text, len, add_special, true, untrusted, n_untrusted, ids, n);
 }
 
 /* ---- pieces and detokenizing -------------------------------------------- */

@@ -76,6 +76,21 @@ void llm_tokenizer_free(llm_tokenizer *t);
 int llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, bool add_special,
                  bool parse_special, int32_t **ids, size_t *n);
 
+/* A byte range of a text. */
+typedef struct {
+    size_t off, len;
+} llm_text_span;
+
+/*
+ * Tokenize text whose special-token text is trusted except inside the
+ * given spans (sorted, not overlapping): as llm_tokenize with parse_special,
+ * but control-token text that touches an untrusted span stays text.  For
+ * prompts built from a template (trusted) around user contents.
+ */
+int llm_tokenize_trusted(const llm_tokenizer *t, const char *text, size_t len,
+                         const llm_text_span *untrusted, size_t n_untrusted, bool add_special,
+                         int32_t **ids, size_t *n);
+
 /*
  * The bytes a token stands for (borrowed, valid while t lives, not
  * NUL-terminated; may be a partial UTF-8 sequence).  With special false,

@@ -9,13 +9,16 @@
  * are looked up by the pair of token ids (the merged text of two tokens is
  * nearly always a token); the rare merges whose halves are not tokens are
  * looked up by text.  A final symbol that is not a token falls back to the
- * tokens of its single bytes.
+ * tokens of its single bytes.  Long fragments cache each distinct word's
+ * ids, since prose repeats most of its words.
  *
  * Runs on the caller's thread with per-call buffers; the tokenizer is only
  * read.
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "aios/error.h"
 #include "llmcore/tokenizer_int.h"
@@ -190,13 +193,99 @@ static int merge_word(const llm_tokenizer *t, bpe_work *w, size_t nsym, tok_ids 
     return rc;
 }
 
+/*
+ * A cache of the words already tokenized in this call: long texts repeat
+ * most of their words, and a hit skips the merge loop.  Keys are the
+ * encoded word bytes, values the ids it produced.
+ */
+typedef struct {
+    uint64_t h;
+    uint32_t woff, wlen;    /* word bytes in words[] */
+    uint32_t ioff, ilen;    /* ids in ids[] */
+} wc_slot;
+
+typedef struct {
+    wc_slot *slot;          /* wlen == 0: empty */
+    uint32_t mask, n;
+    char *words;
+    size_t nw, capw;
+    int32_t *ids;
+    size_t ni, capi;
+} word_cache;
+
+#define WC_MIN_WORDS 256    /* below this many words a cache does not pay */
+
+static int wc_grow(word_cache *c)
+{
+    uint32_t cap = c->slot ? (c->mask + 1) * 2 : 1024;
+    wc_slot *s = calloc(cap, sizeof(*s));
+
+    if (!s)
+        return AIOS_ENOMEM;
+    for (uint32_t i = 0; c->slot && i <= c->mask; i++) {
+        uint32_t k;
+
+        if (!c->slot[i].wlen)
+            continue;
+        for (k = (uint32_t)c->slot[i].h & (cap - 1); s[k].wlen; k = (k + 1) & (cap - 1))
+            ;
+        s[k] = c->slot[i];
+    }
+    free(c->slot);
+    c->slot = s;
+    c->mask = cap - 1;
+    return 0;
+}
+
+/* The slot for word w[0..n) with hash h: its entry, or the empty slot
+ * where it would go. */
+static wc_slot *wc_find(const word_cache *c, uint64_t h, const char *w, size_t n)
+{
+    uint32_t k = (uint32_t)h & c->mask;
+
+    while (c->slot[k].wlen) {
+        const wc_slot *e = &c->slot[k];
+
+        if (e->h == h && e->wlen == n && memcmp(c->words + e->woff, w, n) == 0)
+            break;
+        k = (k + 1) & c->mask;
+    }
+    return &c->slot[k];
+}
+
+static int wc_add(word_cache *c, uint64_t h, const char *w, size_t n, const int32_t *ids,
+                  size_t nid)
+{
+    wc_slot *e;
+    int rc;
+
+    if (n == 0 || n > UINT32_MAX || c->nw + n > UINT32_MAX || c->ni + nid > UINT32_MAX)
+        return 0;
+    if ((c->n + 1) * 2 > c->mask + 1 && (rc = wc_grow(c)))
+        return rc;
+    if ((rc = grow((void **)&c->words, &c->capw, c->nw + n, 1)) ||
+        (rc = grow((void **)&c->ids, &c->capi, c->ni + nid + 1, sizeof(*c->ids))))
+        return rc;
+    e = wc_find(c, h, w, n);
+    memcpy(c->words + c->nw, w, n);
+    memcpy(c->ids + c->ni, ids, nid * sizeof(*ids));
+    *e = (wc_slot){.h = h, .woff = (uint32_t)c->nw, .wlen = (uint32_t)n, .ioff = (uint32_t)c->ni,
+                   .ilen = (uint32_t)nid};
+    c->nw += n;
+    c->ni += nid;
+    c->n++;
+    return 0;
+}
+
 int llm__bpe_fragment(const llm_tokenizer *t, const char *text, size_t len, tok_ids *out)
 {
     const unsigned char *p = (const unsigned char *)text;
     uint32_t *cps = malloc((len ? len : 1) * sizeof(*cps));
     tok_u32s words = {0};
     bpe_work w = {0};
+    word_cache wc = {0};
     size_t ncp = 0, i, adv, wi, cp0 = 0;
+    bool cache;
     int rc = 0;
 
     if (!cps)
@@ -204,6 +293,9 @@ int llm__bpe_fragment(const llm_tokenizer *t, const char *text, size_t len, tok_
     for (i = 0; i < len; i += adv)
         cps[ncp++] = llm_utf8_decode_lenient(p + i, len - i, &adv);
     rc = llm__pre_split(t->pre->kind, cps, ncp, &words);
+    cache = words.n >= WC_MIN_WORDS;
+    if (rc == 0 && cache)
+        rc = wc_grow(&wc);
     for (wi = 0; wi < words.n && rc == 0; cp0 += words.v[wi], wi++) {
         size_t nsym = 0, n = 0;
 
@@ -241,8 +333,26 @@ int llm__bpe_fragment(const llm_tokenizer *t, const char *text, size_t len, tok_
                 continue;
             }
         }
+        if (cache && nsym > 1) {
+            uint64_t h = XXH3_64bits(w.enc, n);
+            const wc_slot *e = wc_find(&wc, h, w.enc, n);
+            size_t start = out->n;
+
+            if (e->wlen) {
+                for (uint32_t k = 0; k < e->ilen && rc == 0; k++)
+                    rc = llm__ids_push(out, wc.ids[e->ioff + k]);
+                continue;
+            }
+            rc = merge_word(t, &w, nsym, out);
+            if (rc == 0)
+                rc = wc_add(&wc, h, w.enc, n, out->v + start, out->n - start);
+            continue;
+        }
         rc = merge_word(t, &w, nsym, out);
     }
+    free(wc.slot);
+    free(wc.words);
+    free(wc.ids);
     free(cps);
     free(words.v);
     free(w.enc);

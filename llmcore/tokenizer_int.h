@@ -52,11 +52,16 @@ int llm__strmap_put(tok_strmap *m, const char *key, uint32_t len, int32_t val, b
 /* Value of key, or -1. */
 int32_t llm__strmap_get(const tok_strmap *m, const char *key, size_t len);
 
-/* (int32, int32) -> (rank, result id); the BPE merge table by token ids. */
+/* (int32, int32) -> (rank, result id); the BPE merge table by token ids.
+ * One 16-byte slot per entry, so a lookup touches one cache line. */
 typedef struct {
-    uint64_t *key;      /* (left << 32 | right); UINT64_MAX = empty */
-    int32_t *rank;
-    int32_t *result;    /* id of the merged text, -1 if not a token */
+    uint64_t key;       /* (left << 32 | right); UINT64_MAX = empty */
+    int32_t rank;
+    int32_t result;     /* id of the merged text, -1 if not a token */
+} tok_pair;
+
+typedef struct {
+    tok_pair *slot;
     uint32_t mask;
 } tok_pairmap;
 
@@ -131,12 +136,14 @@ struct llm_tokenizer {
 
     int32_t *special;           /* split-out candidates, longest text first */
     size_t n_special;
+    bool special_first[256];    /* bytes some special token starts with */
     int32_t *eog;               /* ascending */
     size_t n_eog;
 
     int32_t bos, eos, eot, eom, unk, pad, sep;
     int32_t fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
     bool add_bos, add_eos, add_space_prefix, clean_spaces, ignore_merges;
+    bool spm_split;             /* SPM: no token has "▁" after another character */
 
     int32_t bl_token[256];      /* BPE: id of the byte-level char of byte b */
     int32_t raw_token[256];     /* id of the one-byte text b (BPE fallback) */

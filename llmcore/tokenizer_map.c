@@ -108,23 +108,18 @@ int llm__pairmap_init(tok_pairmap *m, uint32_t n)
     uint32_t cap = slots_for(n);
 
     memset(m, 0, sizeof(*m));
-    m->key = malloc((size_t)cap * sizeof(*m->key));
-    m->rank = malloc((size_t)cap * sizeof(*m->rank));
-    m->result = malloc((size_t)cap * sizeof(*m->result));
-    if (!m->key || !m->rank || !m->result) {
-        llm__pairmap_free(m);
+    m->slot = malloc((size_t)cap * sizeof(*m->slot));
+    if (!m->slot)
         return AIOS_ENOMEM;
-    }
-    memset(m->key, 0xff, (size_t)cap * sizeof(*m->key));
+    for (uint32_t i = 0; i < cap; i++)
+        m->slot[i].key = UINT64_MAX;
     m->mask = cap - 1;
     return 0;
 }
 
 void llm__pairmap_free(tok_pairmap *m)
 {
-    free(m->key);
-    free(m->rank);
-    free(m->result);
+    free(m->slot);
     memset(m, 0, sizeof(*m));
 }
 
@@ -133,14 +128,12 @@ void llm__pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_
     uint64_t k = pair_key(a, b);
     uint32_t i = (uint32_t)mix64(k) & m->mask;
 
-    while (m->key[i] != UINT64_MAX) {
-        if (m->key[i] == k)
+    while (m->slot[i].key != UINT64_MAX) {
+        if (m->slot[i].key == k)
             return;                        /* first rank wins */
         i = (i + 1) & m->mask;
     }
-    m->key[i] = k;
-    m->rank[i] = rank;
-    m->result[i] = result;
+    m->slot[i] = (tok_pair){.key = k, .rank = rank, .result = result};
 }
 
 int32_t llm__pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, int32_t *result)
@@ -148,14 +141,14 @@ int32_t llm__pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, int32_t *re
     uint64_t k;
     uint32_t i;
 
-    if (!m->key)
+    if (!m->slot)
         return -1;
     k = pair_key(a, b);
     i = (uint32_t)mix64(k) & m->mask;
-    while (m->key[i] != UINT64_MAX) {
-        if (m->key[i] == k) {
-            *result = m->result[i];
-            return m->rank[i];
+    while (m->slot[i].key != UINT64_MAX) {
+        if (m->slot[i].key == k) {
+            *result = m->slot[i].result;
+            return m->slot[i].rank;
         }
         i = (i + 1) & m->mask;
     }

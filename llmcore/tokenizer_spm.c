@@ -7,7 +7,8 @@
  * repeatedly the adjacent pair whose joined text is the vocabulary token
  * with the highest score is merged (the leftmost among equal scores).  A
  * final symbol that is not a token is emitted as its bytes' <0xXX> tokens.
- * This is llama.cpp's "llama" vocabulary behaviour.
+ * This is llama.cpp's "llama" vocabulary behaviour; splitting the work at
+ * word starts (where the vocabulary allows) keeps long texts fast.
  *
  * Runs on the caller's thread with per-call buffers; the tokenizer is only
  * read.
@@ -105,6 +106,56 @@ static int try_pair(const llm_tokenizer *t, const char *buf, const ssym *sym, sh
     return heap_push(h, (scand){.score = t->score[id], .left = left, .right = right, .size = size});
 }
 
+static bool is_ws_sym(const char *buf, const ssym *s)
+{
+    return s->len == 3 && memcmp(buf + s->off, "\xe2\x96\x81", 3) == 0;
+}
+
+/* Merge symbols [s0, s1) (a chain) and append their ids. */
+static int merge_chunk(const llm_tokenizer *t, const char *buf, ssym *sym, sheap *h, int32_t s0,
+                       int32_t s1, tok_ids *out)
+{
+    int rc = 0;
+
+    h->n = 0;
+    sym[s0].prev = -1;
+    sym[s1 - 1].next = -1;
+    for (int32_t i = s0 + 1; i < s1 && rc == 0; i++)
+        rc = try_pair(t, buf, sym, h, i - 1, i);
+    while (rc == 0 && h->n) {
+        scand c = heap_pop(h);
+        ssym *a = &sym[c.left], *b = &sym[c.right];
+
+        if (a->len == 0 || b->len == 0 || a->len + b->len != c.size)
+            continue;
+        a->len += b->len;
+        b->len = 0;
+        a->next = b->next;
+        if (b->next >= 0)
+            sym[b->next].prev = c.left;
+        rc = try_pair(t, buf, sym, h, a->prev, c.left);
+        if (rc == 0)
+            rc = try_pair(t, buf, sym, h, c.left, a->next);
+    }
+    for (int32_t k = s0; k >= 0 && rc == 0; k = sym[k].next) {
+        int32_t id = llm__strmap_get(&t->vocab, buf + sym[k].off, sym[k].len);
+
+        if (id >= 0) {
+            rc = llm__ids_push(out, id);
+            continue;
+        }
+        /* byte fallback; a vocabulary without the byte's token gets unk */
+        for (uint32_t j = 0; j < sym[k].len && rc == 0; j++) {
+            id = t->byte_token[(unsigned char)buf[sym[k].off + j]];
+            if (id < 0)
+                id = t->unk;
+            if (id >= 0)
+                rc = llm__ids_push(out, id);
+        }
+    }
+    return rc;
+}
+
 int llm__spm_fragment(const llm_tokenizer *t, const char *text, size_t len, bool prefix_space,
                       tok_ids *out)
 {
@@ -113,6 +164,7 @@ int llm__spm_fragment(const llm_tokenizer *t, const char *text, size_t len, bool
     ssym *sym = NULL;
     sheap h = {0};
     size_t n = 0, nsym = 0, i;
+    int32_t s0 = 0;
     int rc = 0;
 
     if (!buf)
@@ -145,40 +197,22 @@ int llm__spm_fragment(const llm_tokenizer *t, const char *text, size_t len, bool
                            .next = (int32_t)nsym + 1};
         i += l;
     }
-    sym[nsym - 1].next = -1;
-    for (i = 1; i < nsym && rc == 0; i++)
-        rc = try_pair(t, buf, sym, &h, (int32_t)i - 1, (int32_t)i);
-    while (rc == 0 && h.n) {
-        scand c = heap_pop(&h);
-        ssym *a = &sym[c.left], *b = &sym[c.right];
-
-        if (a->len == 0 || b->len == 0 || a->len + b->len != c.size)
-            continue;
-        a->len += b->len;
-        b->len = 0;
-        a->next = b->next;
-        if (b->next >= 0)
-            sym[b->next].prev = c.left;
-        rc = try_pair(t, buf, sym, &h, a->prev, c.left);
-        if (rc == 0)
-            rc = try_pair(t, buf, sym, &h, c.left, a->next);
-    }
-    for (int32_t k = 0; k >= 0 && rc == 0; k = sym[k].next) {
-        int32_t id = llm__strmap_get(&t->vocab, buf + sym[k].off, sym[k].len);
-
-        if (id >= 0) {
-            rc = llm__ids_push(out, id);
-            continue;
-        }
-        /* byte fallback; a vocabulary without the byte's token gets unk */
-        for (uint32_t j = 0; j < sym[k].len && rc == 0; j++) {
-            id = t->byte_token[(unsigned char)buf[sym[k].off + j]];
-            if (id < 0)
-                id = t->unk;
-            if (id >= 0)
-                rc = llm__ids_push(out, id);
+    /*
+     * When no token has a "▁" after another character (checked when the
+     * tokenizer is built), no merge can cross from a symbol into a "▁"
+     * that follows it, so the text splits there into independent pieces:
+     * the result is the same and the work stays near linear.
+     */
+    if (t->spm_split) {
+        for (size_t k = 1; k < nsym && rc == 0; k++) {
+            if (is_ws_sym(buf, &sym[k]) && !is_ws_sym(buf, &sym[k - 1])) {
+                rc = merge_chunk(t, buf, sym, &h, s0, (int32_t)k, out);
+                s0 = (int32_t)k;
+            }
         }
     }
+    if (rc == 0)
+        rc = merge_chunk(t, buf, sym, &h, s0, (int32_t)nsym, out);
 out:
     free(buf);
     free(sym);

@@ -39,6 +39,14 @@ static bool is_word_byte(unsigned char c)
     return isalnum(c) || c == '_' || (c >= 0x80 && c < 0xE0);
 }
 
+/* The first byte of a character that belongs to a word: ASCII letters and
+ * digits, '_' and 2-byte (Latin, Greek, Cyrillic, ...) characters; CJK and
+ * other 3-4 byte characters stand alone. */
+static bool word_start_char(unsigned char c)
+{
+    return c < 0x80 ? (isalnum(c) || c == '_') : c < 0xE0;
+}
+
 int lsfs__chunk_tokens(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
@@ -327,12 +335,20 @@ static size_t tail_start(const char *t, size_t s, size_t e, int overlap)
         if (j == s)
             break;
         size_t k = j;
-        if (is_word_byte((unsigned char)t[k - 1]) || (unsigned char)t[k - 1] >= 0x80) {
-            while (k > s && (is_word_byte((unsigned char)t[k - 1]) ||
-                             ((unsigned char)t[k - 1] & 0xC0) == 0x80))
-                k--;
-        } else {
+        /* one code point back; a word character extends to the whole word */
+        do
             k--;
+        while (k > s && ((unsigned char)t[k] & 0xC0) == 0x80);
+        if (word_start_char((unsigned char)t[k])) {
+            while (k > s) {
+                size_t m = k;
+                do
+                    m--;
+                while (m > s && ((unsigned char)t[m] & 0xC0) == 0x80);
+                if (!word_start_char((unsigned char)t[m]))
+                    break;
+                k = m;
+            }
         }
         int wt = lsfs__chunk_tokens(t + k, j - k);
         if (tok + wt > overlap)

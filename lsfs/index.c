@@ -322,10 +322,23 @@ static int embed_pages(lsfs_db *db, int64_t node_id, int max)
     return rc < 0 ? rc : done;
 }
 
-int lsfs__embed_node(lsfs_db *db, int64_t node_id)
+int lsfs__embed_node_now(lsfs_db *db, int64_t node_id)
 {
     if (!db->s->sem.emb)
         return 0;
+    return embed_pages(db, node_id, 1 << 30);
+}
+
+int lsfs__embed_node(lsfs_db *db, int64_t node_id)
+{
+    lsfs_store *s = db->s;
+
+    if (!s->sem.emb)
+        return 0;
+    if (s->opt.embed_async && s->opt.embed_pending) {
+        s->opt.embed_pending(s->opt.embed_pending_arg);
+        return 0;
+    }
     return embed_pages(db, node_id, 1 << 30);
 }
 

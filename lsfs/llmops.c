@@ -634,7 +634,7 @@ int lsfs_group_files(lsfs_db *db, const lsfs_actor *a, const json_t *params, jso
                 goto out;
             }
             if (!file_vector(db, f[i].id, f[i].vec, d)) {
-                lsfs__embed_node(db, f[i].id);
+                lsfs__embed_node_now(db, f[i].id);
                 if (!file_vector(db, f[i].id, f[i].vec, d))
                     use_emb = false;
             }

@@ -136,6 +136,7 @@ struct lsfs_db {
     char errfield[64];
     bool has_errfield;
     bool in_txn;
+    bool qtok_ready;            /* temp tables for query term statistics */
     json_t *events;             /* change events to publish after commit */
     lsfs__vedit *vedits;        /* vector index edits to apply at commit */
     size_t n_vedits, cap_vedits;
@@ -290,6 +291,8 @@ int lsfs__index_retitle(lsfs_db *db, int64_t node_id, const char *name);
 /* Embed chunks of node without vectors; own transaction.  Outside any
  * transaction.  No-op without an embedder. */
 int lsfs__embed_node(lsfs_db *db, int64_t node_id);
+/* The same, now, whatever embed_async says (fs.group needs the vectors). */
+int lsfs__embed_node_now(lsfs_db *db, int64_t node_id);
 
 /* ---- semantic.c ------------------------------------------------------------------------------- */
 
@@ -315,14 +318,17 @@ typedef struct lsfs__ranked {
     double score;               /* fused score */
 } lsfs__ranked;
 
-/* Reciprocal-rank fusion of two ranked key lists (best first, duplicates
- * ignored after the first).  *out is malloc'd, sorted by fused score, ties
+/* Weighted reciprocal-rank fusion of two ranked key lists (best first,
+ * duplicates ignored after the first): score = wa/(k+rank_a) + wb/(k+rank_b).  *out is malloc'd, sorted by fused score, ties
  * broken by best single rank then key. */
-int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k,
-              lsfs__ranked **out, size_t *n_out);
+int lsfs__rrf(const int64_t *a, size_t na, const int64_t *b, size_t nb, int k, double wa,
+              double wb, lsfs__ranked **out, size_t *n_out);
 /* Turn free text into an FTS5 query: quoted terms joined with OR, stop
  * words dropped.  *out is malloc'd; "" when nothing is left. */
 int lsfs__fts_query(const char *text, char **out);
+/* The words of a query, lower case, unique, stop words dropped unless
+ * nothing else is left (at most max, each under 64 bytes). */
+int lsfs__query_words(const char *text, char (*words)[64], size_t max, size_t *n_out);
 
 /* ---- watch.c ------------------------------------------------------------------------------------ */
 

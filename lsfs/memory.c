@@ -575,7 +575,8 @@ int lsfs_mem_search(lsfs_db *db, const lsfs_actor *a, const json_t *params, json
             goto out_read;
         }
     }
-    if ((rc = lsfs__rrf(kw_ids, nkw, sem_ids, nsem, db->s->opt.rrf_k, &ranked, &nr)) < 0)
+    if ((rc = lsfs__rrf(kw_ids, nkw, sem_ids, nsem, db->s->opt.rrf_k, db->s->opt.rrf_w_keyword,
+                        db->s->opt.rrf_w_semantic, &ranked, &nr)) < 0)
         goto out_read;
     results = json_array();
     for (size_t i = 0; i < nr && (json_int_t)json_array_size(results) < k; i++) {

@@ -9,3 +9,7 @@ MODULES += lsfs
 lsfs_SRCS := $(wildcard lsfs/*.c)
 EXTRA_LIBS += -lsqlite3 -lzstd -lxxhash -lcrypto
 EXTRA_DEB_PKGS += libssl-dev
+
+# The LSFS benchmark driver (bench/lsfs/run.sh runs it; never part of make test).
+PROGRAMS += lsfs-bench
+lsfs-bench_MAIN := bench/lsfs/lsfs_bench.c

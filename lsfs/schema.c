@@ -216,10 +216,19 @@ int lsfs__migrate(lsfs_db *db)
                          "database schema version %d is newer than this build (%d)", v,
                          N_MIGRATIONS);
     for (; v < N_MIGRATIONS; v++) {
+        int now;
         rc = lsfs__exec(db, "BEGIN IMMEDIATE");
         if (rc < 0)
             return rc;
         db->in_txn = true;
+        /* another process may have migrated while we waited for the lock */
+        if ((rc = user_version(db, &now)) < 0 || now > v) {
+            rc = lsfs__end(db, rc);
+            if (rc < 0)
+                return rc;
+            v = now - 1;
+            continue;
+        }
         rc = lsfs__exec(db, migrations[v]);
         if (rc >= 0) {
             snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);

@@ -195,22 +195,48 @@ int lsfs__sem_rebuild(lsfs_db *db)
     if (!st)
         return AIOS_EIO;
     sqlite3_bind_text(st, 1, s->sem.model, -1, SQLITE_STATIC);
+    /* vectors go into the index in large batches: one lock and one
+     * approximate-index build per batch instead of one per growth step */
+    enum { REBUILD_BATCH = 8192 };
+    int64_t *ids = malloc(REBUILD_BATCH * sizeof(*ids));
+    float *vecs = malloc((size_t)REBUILD_BATCH * (size_t)s->sem.dim * sizeof(float));
+    size_t nb = 0;
+    if (!ids || !vecs) {
+        free(ids);
+        free(vecs);
+        sqlite3_reset(st);
+        return AIOS_ENOMEM;
+    }
     pthread_rwlock_wrlock(&s->sem.map_lock);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 2) != s->sem.dim * (int)sizeof(float)) {
             bad++;
             continue;
         }
-        if (lsfs_vindex_add(s->sem.chunks, sqlite3_column_int64(st, 0),
-                            sqlite3_column_blob(st, 2)) < 0 ||
-            lsfs__i64map_put(&s->sem.chunk_node, sqlite3_column_int64(st, 0),
-                             sqlite3_column_int64(st, 1)) < 0) {
+        ids[nb] = sqlite3_column_int64(st, 0);
+        memcpy(vecs + nb * (size_t)s->sem.dim, sqlite3_column_blob(st, 2), (size_t)s->sem.dim * sizeof(float));
+        if (lsfs__i64map_put(&s->sem.chunk_node, ids[nb], sqlite3_column_int64(st, 1)) < 0) {
             rc = SQLITE_NOMEM;
             break;
         }
-        n++;
+        if (++nb == REBUILD_BATCH) {
+            if (lsfs_vindex_add_batch(s->sem.chunks, ids, vecs, nb) < 0) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            n += nb;
+            nb = 0;
+        }
+    }
+    if (rc == SQLITE_DONE && nb) {
+        if (lsfs_vindex_add_batch(s->sem.chunks, ids, vecs, nb) < 0)
+            rc = SQLITE_NOMEM;
+        else
+            n += nb;
     }
     pthread_rwlock_unlock(&s->sem.map_lock);
+    free(ids);
+    free(vecs);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return lsfs__sqlerr(db, rc, "vector rebuild");

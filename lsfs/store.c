@@ -292,7 +292,7 @@ static int db_open_raw(lsfs_store *s, lsfs_db **out)
     sqlite3_busy_timeout(db->h, s->opt.busy_timeout_ms);
     rc = lsfs__exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                         "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-                        "PRAGMA cache_size=-16384;");
+                        "PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824;");
     if (rc < 0) {
         aios_log(AIOS_LOG_ERROR, "lsfs", "cannot set up '%s': %s", s->db_path, db->errmsg);
         goto out_close;
@@ -430,6 +430,10 @@ int lsfs_store_open(const char *data_dir, const lsfs_options *opt, lsfs_store **
         s->opt.busy_timeout_ms = 10000;
     if (s->opt.rrf_k <= 0)
         s->opt.rrf_k = 60;
+    if (s->opt.rrf_w_keyword <= 0)
+        s->opt.rrf_w_keyword = 1.0;
+    if (s->opt.rrf_w_semantic <= 0)
+        s->opt.rrf_w_semantic = 1.0;
     if (s->opt.mount_max_file_bytes <= 0)
         s->opt.mount_max_file_bytes = 8ll << 20;
     s->gen = atomic_fetch_add(&store_gen, 1);

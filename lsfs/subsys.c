@@ -12,7 +12,9 @@
  *
  * Config keys: lsfs.embed_model (path or "none"), lsfs.chunk_tokens,
  * lsfs.chunk_overlap, lsfs.max_file_bytes, lsfs.mount_max_file_bytes,
- * lsfs.rrf_k, lsfs.summary_refresh_ms (0 = off).
+ * lsfs.rrf_k, lsfs.summary_refresh_ms (0 = off), lsfs.embed_async (default true:
+ * writes return after their commit and one background job embeds new
+ * chunks, so the worker pool is never held up by the encoder).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@
 
 static lsfs_store *g_store;
 static uv_timer_t refresh_timer;
-static bool refresh_timer_on, refresh_running, backfill_running;
+static bool refresh_timer_on, refresh_running, backfill_running, backfill_again;
 
 lsfs_store *lsfs_global(void)
 {
@@ -54,6 +56,31 @@ static void backfill_done(void *arg, int status)
     (void)arg;
     (void)status;
     backfill_running = false;
+    if (backfill_again && !kern_stopping()) {
+        backfill_again = false;
+        backfill_running = kern_queue_work(backfill_work, backfill_done, NULL) == 0;
+    }
+}
+
+/* Loop thread: one embedding job at a time; a request during one runs
+ * another right after it. */
+static void schedule_backfill(void *arg)
+{
+    (void)arg;
+    if (!g_store || kern_stopping())
+        return;
+    if (backfill_running) {
+        backfill_again = true;
+        return;
+    }
+    backfill_running = kern_queue_work(backfill_work, backfill_done, NULL) == 0;
+}
+
+/* Any thread: a write left chunks to embed. */
+static void on_embed_pending(void *arg)
+{
+    (void)arg;
+    kern_post(schedule_backfill, NULL);
 }
 
 static void refresh_work(void *arg)
@@ -96,6 +123,10 @@ static int lsfs_init(void)
     o.max_file_bytes = kern_config_int("lsfs.max_file_bytes", 0);
     o.mount_max_file_bytes = kern_config_int("lsfs.mount_max_file_bytes", 0);
     o.rrf_k = (int)kern_config_int("lsfs.rrf_k", 0);
+    o.rrf_w_keyword = kern_config_double("lsfs.rrf_w_keyword", 1.0);
+    o.rrf_w_semantic = kern_config_double("lsfs.rrf_w_semantic", 1.0);
+    o.embed_async = kern_config_bool("lsfs.embed_async", true);
+    o.embed_pending = on_embed_pending;
     rc = lsfs_store_open(kern_data_dir(), &o, &g_store);
     if (rc < 0) {
         aios_log(AIOS_LOG_ERROR, "lsfs", "cannot open the store in '%s': %s", kern_data_dir(),

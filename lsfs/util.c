@@ -51,20 +51,11 @@ static bool word_byte(unsigned char c)
     return isalnum(c) || c >= 0x80 || c == '_';
 }
 
-int lsfs__fts_query(const char *text, char **out)
+int lsfs__query_words(const char *text, char (*words)[64], size_t max, size_t *n_out)
 {
-    json_t *seen = json_object();
-    char *q = NULL;
-    size_t qlen = 0, nterms = 0;
-    FILE *f;
+    size_t n = 0;
 
-    *out = NULL;
-    f = open_memstream(&q, &qlen);
-    if (!f) {
-        json_decref(seen);
-        return AIOS_ENOMEM;
-    }
-    for (int pass = 0; pass < 2 && nterms == 0; pass++) {
+    for (int pass = 0; pass < 2 && n == 0; pass++) {
         /* pass 0 drops stop words; pass 1 (only if nothing was left) keeps them */
         for (const char *s = text; *s;) {
             while (*s && !word_byte((unsigned char)*s))
@@ -72,27 +63,41 @@ int lsfs__fts_query(const char *text, char **out)
             const char *e = s;
             while (*e && word_byte((unsigned char)*e))
                 e++;
-            size_t n = (size_t)(e - s);
-            if (n == 0)
+            size_t len = (size_t)(e - s);
+            if (len == 0)
                 break;
-            if ((pass == 1 || !lsfs__stopword(s, n)) && n < 64 && nterms < 32) {
+            if ((pass == 1 || !lsfs__stopword(s, len)) && len < 64 && n < max) {
                 char w[64];
-                for (size_t i = 0; i < n; i++)
+                bool dup = false;
+                for (size_t i = 0; i < len; i++)
                     w[i] = (char)tolower((unsigned char)s[i]);
-                w[n] = 0;
-                if (!json_object_get(seen, w)) {
-                    json_object_set_new(seen, w, json_true());
-                    fprintf(f, "%s\"%s\"", nterms ? " OR " : "", w);
-                    nterms++;
-                }
+                w[len] = 0;
+                for (size_t k = 0; k < n && !dup; k++)
+                    dup = strcmp(words[k], w) == 0;
+                if (!dup)
+                    memcpy(words[n++], w, len + 1);
             }
             s = e;
         }
     }
-    fclose(f);
-    json_decref(seen);
+    *n_out = n;
+    return 0;
+}
+
+int lsfs__fts_query(const char *text, char **out)
+{
+    char words[32][64];
+    size_t n, len = 0;
+    char *q;
+
+    *out = NULL;
+    lsfs__query_words(text, words, 32, &n);
+    q = malloc(n * 72 + 1);
     if (!q)
         return AIOS_ENOMEM;
+    q[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(q + len, "%s\"%s\"", i ? " OR " : "", words[i]);
     *out = q;
     return 0;
 }

@@ -127,17 +127,26 @@ void lsfs__watch_publish(lsfs_db *db, json_t *events)
         return;
     json_array_foreach(events, i, ev) {
         const char *path = json_string_value(json_object_get(ev, "path"));
-        uint64_t ids[64];
-        lsfs_actor who[64];
-        bool ok[64];
-        size_t n = 0;
+        uint64_t *ids = NULL;
+        lsfs_actor *who = NULL;
+        bool *ok = NULL;
+        size_t n = 0, cap = 0;
         lsfs__watch *w;
 
         if (!path)
             continue;
+        /* copy the matching subscribers, check rights without the lock */
         pthread_mutex_lock(&s->watch_lock);
-        for (w = s->watches; w && n < 64; w = w->next)
-            if (matches(w, path)) {
+        for (w = s->watches; w; w = w->next)
+            if (matches(w, path))
+                cap++;
+        if (cap) {
+            ids = malloc(cap * sizeof *ids);
+            who = malloc(cap * sizeof *who);
+            ok = malloc(cap * sizeof *ok);
+        }
+        for (w = s->watches; w && ids && who && ok; w = w->next)
+            if (matches(w, path) && n < cap) {
                 ids[n] = w->id;
                 who[n] = w->who;
                 n++;
@@ -157,5 +166,8 @@ void lsfs__watch_publish(lsfs_db *db, json_t *events)
                 }
         }
         pthread_mutex_unlock(&s->watch_lock);
+        free(ids);
+        free(who);
+        free(ok);
     }
 }

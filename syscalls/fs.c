@@ -332,6 +332,11 @@ static int fs_search(kern_call *c, json_t *params, json_t **result)
     r.k = (int)INT("k");
     r.exact = BOOL("exact");
     r.chunks_per_file = (int)INT("chunks_per_file");
+    {
+        json_t *w = json_object_get(params, "weights");
+        r.w_keyword = json_number_value(json_object_get(w, "keyword"));
+        r.w_semantic = json_number_value(json_object_get(w, "semantic"));
+    }
     if (f) {
         r.path_prefix = json_string_value(json_object_get(f, "path"));
         r.type = json_string_value(json_object_get(f, "type"));
@@ -574,7 +579,11 @@ const sys_method sys_fs_methods[] = {
      "  \"owner\":{\"type\":\"string\"},"
      "  \"modified_after\":" TIME_T "}},"
      "\"exact\":{\"type\":\"boolean\",\"default\":false,\"description\":\"exact vector scan\"},"
-     "\"chunks_per_file\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":3}}}",
+     "\"chunks_per_file\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":3},"
+     "\"weights\":{\"type\":\"object\",\"additionalProperties\":false,"
+     "  \"description\":\"hybrid: weight of each ranking in the fusion (default lsfs.rrf_w_*)\","
+     "  \"properties\":{\"keyword\":{\"type\":\"number\",\"minimum\":0,\"maximum\":100},"
+     "  \"semantic\":{\"type\":\"number\",\"minimum\":0,\"maximum\":100}}}}}",
      "{query, mode, results: [{path, score, keyword_rank?, semantic_rank?, snippet, chunks}], took_ms, fallback?}",
      "EINVAL EUNAVAIL",
      "find files by keywords (BM25), meaning (embeddings) or both (reciprocal-rank fusion)"},

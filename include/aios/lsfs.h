@@ -51,8 +51,17 @@ typedef struct lsfs_options {
     int64_t max_file_bytes;      /* largest file content (0 = 64 MiB) */
     int busy_timeout_ms;         /* SQLite busy timeout (0 = 10000) */
     int rrf_k;                   /* reciprocal-rank-fusion constant (0 = 60) */
+    double rrf_w_keyword;        /* RRF weight of the keyword ranking (0 = 1) */
+    double rrf_w_semantic;       /* RRF weight of the semantic ranking (0 = 1) */
     int64_t mount_max_file_bytes; /* larger host files are not indexed (0 = 8 MiB) */
     bool no_vindex_rebuild;      /* skip loading vectors at open (tests) */
+    /* Embed new chunks later instead of inside the writing call: writes
+     * return after their commit and call embed_pending(embed_pending_arg)
+     * (any thread), whose job is to run lsfs_embed_backfill() soon.  Keyword
+     * search sees a write at once, semantic search once it is embedded. */
+    bool embed_async;
+    void (*embed_pending)(void *arg);
+    void *embed_pending_arg;
 } lsfs_options;
 
 /*
@@ -225,6 +234,7 @@ typedef struct lsfs_search_req {
     int64_t modified_after_ms;
     bool exact;                 /* force the exact vector scan */
     int chunks_per_file;        /* chunks listed per file (0 = 3) */
+    double w_keyword, w_semantic; /* RRF weights (0 = the store's) */
 } lsfs_search_req;
 
 /*

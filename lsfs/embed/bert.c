@@ -226,7 +226,7 @@ int lsfs__bert_scratch_new(const lsfs__bert *m, int max_tokens, lsfs__bert_scrat
     s->h = lsfs__alloc((size_t)LSFS_FFN_ROWS * c->ffn * sizeof(float));
     s->kt = lsfs__alloc((size_t)c->head_dim * ld * sizeof(float));
     s->vc = lsfs__alloc((size_t)c->head_dim * ld * sizeof(float));
-    s->scores = lsfs__alloc((ld + (size_t)c->head_dim) * sizeof(float));
+    s->scores = lsfs__alloc((4 * ld + 4 * (size_t)c->head_dim) * sizeof(float));
     if (!s->x || !s->qkv || !s->ctx || !s->tmp || !s->h || !s->kt || !s->vc || !s->scores) {
         lsfs__bert_scratch_free(s);
         return AIOS_ENOMEM;
@@ -252,23 +252,6 @@ void lsfs__bert_scratch_free(lsfs__bert_scratch *s)
 
 /* ---- forward ------------------------------------------------------------------- */
 
-/* x[D] = LayerNorm(x + r) * g + b (r may be NULL). */
-static void add_layernorm(float *x, const float *r, const float *g, const float *b, int D, float eps)
-{
-    if (r)
-        for (int i = 0; i < D; i++)
-            x[i] += r[i];
-    float mean = 0.0f, var = 0.0f;
-    for (int i = 0; i < D; i++)
-        mean += x[i];
-    mean /= (float)D;
-    for (int i = 0; i < D; i++)
-        var += (x[i] - mean) * (x[i] - mean);
-    float inv = 1.0f / sqrtf(var / (float)D + eps);
-    for (int i = 0; i < D; i++)
-        x[i] = (x[i] - mean) * inv * g[i] + b[i];
-}
-
 /*
  * Self-attention of one text of L tokens starting at row off, all heads:
  * ctx[off+i][h*hd .. ] = softmax(q_i K^T / sqrt(hd)) V for head h.
@@ -279,7 +262,7 @@ static void attention(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_sc
     const int D = m->cfg.dim, hd = m->cfg.head_dim, ld3 = 3 * D;
     const int ld = (L + 15) & ~15;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *qs = s->scores + ld;   /* [hd] scaled query */
+    float *qs = s->scores + 4 * (size_t)ld;   /* [4][hd] scaled queries */
     for (int h = 0; h < m->cfg.n_heads; h++) {
         const float *qh = s->qkv + (size_t)off * ld3 + h * hd;
         const float *kh = qh + D;
@@ -291,7 +274,20 @@ static void attention(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_sc
                 s->kt[(size_t)d * ld + j] = kh[(size_t)j * ld3 + d];
             memcpy(s->vc + (size_t)j * hd, vh + (size_t)j * ld3, (size_t)hd * sizeof(float));
         }
-        for (int i = 0; i < L; i++) {
+        for (int d = 0; d < hd; d++)   /* padding keys score 0 and are never used */
+            for (int j = L; j < ld; j++)
+                s->kt[(size_t)d * ld + j] = 0.0f;
+        int i = 0;
+        for (; i + 4 <= L; i += 4) {   /* 4 queries at once share the K and V loads */
+            for (int r = 0; r < 4; r++)
+                for (int d = 0; d < hd; d++)
+                    qs[r * hd + d] = qh[(size_t)(i + r) * ld3 + d] * scale;
+            k->qk4(qs, hd, s->kt, hd, ld, L, s->scores, ld);
+            for (int r = 0; r < 4; r++)
+                k->softmax(s->scores + (size_t)r * ld, L);
+            k->pv4(s->scores, ld, s->vc, hd, L, hd, s->ctx + (size_t)(off + i) * D + h * hd, D);
+        }
+        for (; i < L; i++) {
             for (int d = 0; d < hd; d++)
                 qs[d] = qh[(size_t)i * ld3 + d] * scale;
             k->qk(qs, s->kt, hd, ld, L, s->scores);
@@ -319,7 +315,7 @@ void lsfs__bert_forward(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_
             const float *pe = m->pos_emb + (size_t)p * D;
             for (int i = 0; i < D; i++)
                 x[i] = te[i] + pe[i] + m->type_emb[i];
-            add_layernorm(x, NULL, m->emb_ln_g, m->emb_ln_b, D, c->ln_eps);
+            k->layernorm(x, NULL, m->emb_ln_g, m->emb_ln_b, D, c->ln_eps);
         }
     }
 
@@ -330,8 +326,8 @@ void lsfs__bert_forward(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_
             attention(m, k, s, off, seq_len[q]);          /* [T][D] ctx */
         k->linear(&L->attn_out, s->ctx, T, s->tmp);      /* [T][D] */
         for (int t = 0; t < T; t++)
-            add_layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln1_g, L->ln1_b, D,
-                          c->ln_eps);
+            k->layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln1_g, L->ln1_b, D,
+                         c->ln_eps);
         /* Feed-forward in row blocks so the [rows][F] activation stays in cache. */
         for (int t0 = 0; t0 < T; t0 += LSFS_FFN_ROWS) {
             int rows = T - t0 < LSFS_FFN_ROWS ? T - t0 : LSFS_FFN_ROWS;
@@ -340,8 +336,8 @@ void lsfs__bert_forward(const lsfs__bert *m, const lsfs__kernels *k, lsfs__bert_
             k->linear(&L->ffn_down, s->h, rows, s->tmp + (size_t)t0 * D); /* [rows][D] */
         }
         for (int t = 0; t < T; t++)
-            add_layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln2_g, L->ln2_b, D,
-                          c->ln_eps);
+            k->layernorm(s->x + (size_t)t * D, s->tmp + (size_t)t * D, L->ln2_g, L->ln2_b, D,
+                         c->ln_eps);
     }
 
     /* Mean pooling over each text's tokens, then L2 normalisation. */

@@ -96,7 +96,7 @@ int lsfs_embed_open_opts(const char *path, const lsfs_embed_opts *opts, lsfs_emb
     const char *base = strrchr(dir, '/');
     base = base ? base + 1 : dir;
     size_t bl = strlen(base) < sizeof e->name ? strlen(base) : sizeof e->name - 1;
-    memcpy(e->name, base, bl);   /* a folder name; truncation is harmless */
+    memcpy(e->name, base, bl);
     e->name[bl] = '\0';
     *out = e;
     return 0;

@@ -1,7 +1,7 @@
 /*
  * embed_int.h - private declarations of lsfs/embed: Unicode tables, the
  * WordPiece tokenizer, the safetensors reader, the BERT encoder, the compute
- * kernels and the HNSW graph behind the vector index.
+ * kernels, and the HNSW graph and IVF cells behind the vector index.
  *
  * Everything here is either immutable after construction (tokenizer, model
  * weights, kernel tables) or owned by one lsfs_vindex under its rwlock, so
@@ -117,12 +117,21 @@ typedef struct lsfs__kernels {
     void (*linear)(const lsfs__linear *l, const float *x, int T, float *y);
     /* x[i] = gelu_erf(x[i]) */
     void (*gelu)(float *x, size_t n);
+    /* x[D] = LayerNorm(x + r) * g + b; r may be NULL */
+    void (*layernorm)(float *x, const float *r, const float *g, const float *b, int D, float eps);
     /* softmax in place over n entries */
     void (*softmax)(float *x, int n);
     /* scores[j] = sum_d q[d] * kt[d*ld + j] for j < n (kt is [hd][ld]) */
     void (*qk)(const float *q, const float *kt, int hd, int ld, int n, float *scores);
     /* out[d] = sum_j p[j] * v[j*ldv + d] for d < hd */
     void (*pv)(const float *p, const float *v, int ldv, int n, int hd, float *out);
+    /* qk for 4 queries q[r*ldq ..] into scores[r*lds ..] (r < 4); scores past
+     * n up to the next multiple of 16 may be written (kt rows are ld long) */
+    void (*qk4)(const float *q, int ldq, const float *kt, int hd, int ld, int n, float *scores,
+                int lds);
+    /* pv for 4 rows of weights p[r*ldp ..] into out[r*ldo ..] (r < 4) */
+    void (*pv4)(const float *p, int ldp, const float *v, int ldv, int n, int hd, float *out,
+                int ldo);
     /* dot product of two float vectors */
     float (*dot)(const float *a, const float *b, int n);
     /* out[i] = dot(q, base + i*dim) for i < n (contiguous rows) */
@@ -255,7 +264,8 @@ int lsfs__hnsw_search(const lsfs__hnsw *g, const lsfs__vspace *vs, const float *
  * owner's write lock, searched concurrently. */
 typedef struct lsfs__ivf {
     size_t nlist;
-    float *cent;             /* [nlist][dim] unit centroids */
+    float *cent;             /* [nlist rounded up to 16][dim] unit centroids (padding
+                                rows repeat centroid 0) */
     int32_t **lists;         /* [nlist] -> nodes of the cell */
     uint32_t *len, *cap;     /* [nlist] */
     size_t trained_n;        /* live vectors when trained */

@@ -4,7 +4,9 @@
  * scores the nlist centroids, then scans only the nprobe best cells.
  *
  * Cheap to build (a few Lloyd iterations over a sample, then one
- * assignment pass) and trivially incremental: a new vector joins the cell of
+ * assignment pass, both scoring many vectors against all centroids with the
+ * encoder's packed matmul kernel) and trivially incremental: a new vector
+ * joins the cell of
  * its nearest centroid.  When the index has grown to several times the size
  * it was trained at, the owner retrains it.
  *
@@ -18,8 +20,8 @@
 
 #include "lsfs/embed/embed_int.h"
 
-#define KMEANS_ITERS 8
-#define SAMPLE_PER_LIST 64   /* training points per cell */
+#define KMEANS_ITERS 6
+#define SAMPLE_PER_LIST 32   /* training points per cell */
 #define SCORE_BLOCK 256
 
 static inline const float *vec(const lsfs__vspace *vs, int32_t node)
@@ -96,6 +98,40 @@ static bool unit(float *v, int dim)
     return true;
 }
 
+/*
+ * Scores of rows x[n][D] (contiguous) against every centroid at once, as one
+ * matmul with the packed-panel kernel (much faster than one dot product at a
+ * time), and the best centroid of each row into best[n].  cl holds the
+ * centroids padded to a multiple of 16 rows (copies of centroid 0, which
+ * never win a tie); scores has room for ASSIGN_ROWS x cl->out.
+ */
+#define ASSIGN_ROWS 96
+static void assign_rows(const lsfs__vspace *vs, const lsfs__linear *cl, size_t nlist,
+                        const float *x, size_t n, float *scores, int32_t *best)
+{
+    for (size_t r0 = 0; r0 < n; r0 += ASSIGN_ROWS) {
+        int rows = n - r0 < ASSIGN_ROWS ? (int)(n - r0) : ASSIGN_ROWS;
+        vs->k->linear(cl, x + r0 * (size_t)vs->dim, rows, scores);
+        for (int r = 0; r < rows; r++) {
+            const float *sr = scores + (size_t)r * (size_t)cl->out;
+            size_t b = 0;
+            for (size_t c = 1; c < nlist; c++)
+                if (sr[c] > sr[b])
+                    b = c;
+            best[r0 + (size_t)r] = (int32_t)b;
+        }
+    }
+}
+
+/* (Re)pack the centroids for assign_rows: rows past nlist copy row 0. */
+static int pack_centroids(const lsfs__ivf *f, int D, lsfs__linear *cl)
+{
+    for (size_t c = f->nlist; c < (size_t)cl->out; c++)
+        memcpy(f->cent + c * (size_t)D, f->cent, (size_t)D * sizeof(float));
+    lsfs__linear_unpack(cl);
+    return lsfs__linear_pack(cl);
+}
+
 int lsfs__ivf_train(const lsfs__vspace *vs, const uint8_t *dead, size_t n_nodes, size_t nlist,
                     uint64_t seed, lsfs__ivf **out)
 {
@@ -108,29 +144,37 @@ int lsfs__ivf_train(const lsfs__vspace *vs, const uint8_t *dead, size_t n_nodes,
     if (nlist < 1 || n_live < nlist)
         return AIOS_EINVAL;
 
+    const size_t npad = (nlist + LSFS_PANEL - 1) / LSFS_PANEL * LSFS_PANEL;
     lsfs__ivf *f = calloc(1, sizeof *f);
     int32_t *sample = NULL, *assign = NULL;
-    float *sums = NULL, scratch[SCORE_BLOCK];
+    float *xs = NULL, *sums = NULL, *scores = NULL, *zero = NULL;
     size_t *count = NULL;
+    lsfs__linear cl = {.in = D, .out = (int)npad};
     if (!f)
         return AIOS_ENOMEM;
     f->nlist = nlist;
     f->trained_n = n_live;
-    f->cent = lsfs__alloc(nlist * (size_t)D * sizeof(float));
+    f->cent = lsfs__alloc(npad * (size_t)D * sizeof(float));
     f->lists = calloc(nlist, sizeof *f->lists);
     f->len = calloc(nlist, sizeof *f->len);
     f->cap = calloc(nlist, sizeof *f->cap);
     if (!f->cent || !f->lists || !f->len || !f->cap)
         goto out_free;
 
-    /* A random sample of live nodes (reservoir), the first nlist of it seeds. */
+    /* A random sample of live nodes (reservoir), copied contiguous; spread
+     * picks from it seed the centroids. */
     size_t ns = nlist * SAMPLE_PER_LIST < n_live ? nlist * SAMPLE_PER_LIST : n_live;
     sample = malloc(ns * sizeof *sample);
-    assign = malloc(ns * sizeof *assign);
+    assign = malloc((ns > ASSIGN_ROWS ? ns : ASSIGN_ROWS) * sizeof *assign);
+    xs = lsfs__alloc(ns * (size_t)D * sizeof *xs);
     sums = calloc(nlist * (size_t)D, sizeof *sums);
     count = calloc(nlist, sizeof *count);
-    if (!sample || !assign || !sums || !count)
+    scores = lsfs__alloc((size_t)ASSIGN_ROWS * npad * sizeof *scores);
+    zero = calloc(npad, sizeof *zero);
+    if (!sample || !assign || !xs || !sums || !count || !scores || !zero)
         goto out_free;
+    cl.w = f->cent;
+    cl.b = zero;
     uint64_t rs = seed ? seed : 0x1F0DULL;
     size_t seen = 0;
     for (size_t i = 0; i < n_nodes; i++) {
@@ -145,19 +189,22 @@ int lsfs__ivf_train(const lsfs__vspace *vs, const uint8_t *dead, size_t n_nodes,
         }
         seen++;
     }
+    for (size_t i = 0; i < ns; i++)
+        memcpy(xs + i * (size_t)D, vec(vs, sample[i]), (size_t)D * sizeof(float));
     for (size_t c = 0; c < nlist; c++)
-        memcpy(f->cent + c * (size_t)D, vec(vs, sample[c * (ns / nlist)]), (size_t)D * sizeof(float));
+        memcpy(f->cent + c * (size_t)D, xs + c * (ns / nlist) * (size_t)D, (size_t)D * sizeof(float));
 
     /* Spherical k-means (Lloyd): assign by dot product, centroid = normalised mean. */
     for (int it = 0; it < KMEANS_ITERS; it++) {
+        if ((rc = pack_centroids(f, D, &cl)) < 0)
+            goto out_free;
+        assign_rows(vs, &cl, nlist, xs, ns, scores, assign);
         memset(sums, 0, nlist * (size_t)D * sizeof *sums);
         memset(count, 0, nlist * sizeof *count);
         for (size_t i = 0; i < ns; i++) {
-            const float *x = vec(vs, sample[i]);
-            size_t c = nearest(f, vs, x, scratch);
-            assign[i] = (int32_t)c;
-            count[c]++;
-            float *sc = sums + c * (size_t)D;
+            const float *x = xs + i * (size_t)D;
+            float *sc = sums + (size_t)assign[i] * (size_t)D;
+            count[assign[i]]++;
             for (int d = 0; d < D; d++)
                 sc[d] += x[d];
         }
@@ -165,21 +212,33 @@ int lsfs__ivf_train(const lsfs__vspace *vs, const uint8_t *dead, size_t n_nodes,
             float *cc = f->cent + c * (size_t)D;
             if (count[c] == 0 || !unit(sums + c * (size_t)D, D)) {
                 /* An empty cell takes a random sample point. */
-                memcpy(cc, vec(vs, sample[next_rand(&rs) % ns]), (size_t)D * sizeof(float));
+                memcpy(cc, xs + (next_rand(&rs) % ns) * (size_t)D, (size_t)D * sizeof(float));
                 continue;
             }
             memcpy(cc, sums + c * (size_t)D, (size_t)D * sizeof(float));
         }
     }
-    for (size_t i = 0; i < n_nodes; i++)
-        if (!dead[i] && (rc = lsfs__ivf_add(f, vs, (int32_t)i)) < 0)
-            goto out_free;
+
+    /* Every live node joins its best cell (stored rows are contiguous). */
+    if ((rc = pack_centroids(f, D, &cl)) < 0)
+        goto out_free;
+    for (size_t b0 = 0; b0 < n_nodes; b0 += ASSIGN_ROWS) {
+        size_t nb = n_nodes - b0 < ASSIGN_ROWS ? n_nodes - b0 : ASSIGN_ROWS;
+        assign_rows(vs, &cl, nlist, vec(vs, (int32_t)b0), nb, scores, assign);
+        for (size_t i = 0; i < nb; i++)
+            if (!dead[b0 + i] && (rc = list_push(f, (size_t)assign[i], (int32_t)(b0 + i))) < 0)
+                goto out_free;
+    }
     rc = 0;
     *out = f;
     f = NULL;
 out_free:
+    lsfs__linear_unpack(&cl);
+    free(zero);
+    lsfs__free(scores);
     free(count);
     free(sums);
+    lsfs__free(xs);
     free(assign);
     free(sample);
     lsfs__ivf_free(f);

@@ -83,6 +83,23 @@ static void scalar_gelu(float *x, size_t n)
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 }
 
+static void scalar_layernorm(float *x, const float *r, const float *g, const float *b, int D,
+                             float eps)
+{
+    if (r)
+        for (int i = 0; i < D; i++)
+            x[i] += r[i];
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < D; i++)
+        mean += x[i];
+    mean /= (float)D;
+    for (int i = 0; i < D; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    float inv = 1.0f / sqrtf(var / (float)D + eps);
+    for (int i = 0; i < D; i++)
+        x[i] = (x[i] - mean) * inv * g[i] + b[i];
+}
+
 static void scalar_softmax(float *x, int n)
 {
     float mx = -INFINITY, sum = 0.0f;
@@ -113,6 +130,20 @@ static void scalar_pv(const float *p, const float *v, int ldv, int n, int hd, fl
     for (int j = 0; j < n; j++)
         for (int d = 0; d < hd; d++)
             out[d] += p[j] * v[(size_t)j * ldv + d];
+}
+
+static void scalar_qk4(const float *q, int ldq, const float *kt, int hd, int ld, int n,
+                       float *scores, int lds)
+{
+    for (int r = 0; r < 4; r++)
+        scalar_qk(q + (size_t)r * ldq, kt, hd, ld, n, scores + (size_t)r * lds);
+}
+
+static void scalar_pv4(const float *p, int ldp, const float *v, int ldv, int n, int hd,
+                       float *out, int ldo)
+{
+    for (int r = 0; r < 4; r++)
+        scalar_pv(p + (size_t)r * ldp, v, ldv, n, hd, out + (size_t)r * ldo);
 }
 
 static float scalar_dot(const float *a, const float *b, int n)
@@ -208,6 +239,35 @@ AVX2 static void avx2_gelu(float *x, size_t n)
     }
     for (; i < n; i++)
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+/* Two passes as the scalar one (mean, then centred variance), 8 lanes wide. */
+AVX2 static void avx2_layernorm(float *x, const float *r, const float *g, const float *b, int D,
+                                float eps)
+{
+    if (D % 8 != 0) {
+        scalar_layernorm(x, r, g, b, D, eps);
+        return;
+    }
+    __m256 s = _mm256_setzero_ps();
+    for (int i = 0; i < D; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (r) {
+            v = _mm256_add_ps(v, _mm256_loadu_ps(r + i));
+            _mm256_storeu_ps(x + i, v);
+        }
+        s = _mm256_add_ps(s, v);
+    }
+    __m256 mean = _mm256_set1_ps(hsum256(s) / (float)D), q = _mm256_setzero_ps();
+    for (int i = 0; i < D; i += 8) {
+        __m256 c = _mm256_sub_ps(_mm256_loadu_ps(x + i), mean);
+        q = _mm256_fmadd_ps(c, c, q);
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sqrtf(hsum256(q) / (float)D + eps));
+    for (int i = 0; i < D; i += 8) {
+        __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mean), inv);
+        _mm256_storeu_ps(x + i, _mm256_fmadd_ps(c, _mm256_loadu_ps(g + i), _mm256_loadu_ps(b + i)));
+    }
 }
 
 AVX2 static void avx2_softmax(float *x, int n)
@@ -323,6 +383,66 @@ AVX2 static void avx2_pv(const float *p, const float *v, int ldv, int n, int hd,
     _mm256_storeu_ps(out + 8, _mm256_add_ps(a1, b1));
     _mm256_storeu_ps(out + 16, _mm256_add_ps(a2, b2));
     _mm256_storeu_ps(out + 24, _mm256_add_ps(a3, b3));
+}
+
+/* Scores of 4 queries against 16 keys per step: 8 independent FMA chains,
+ * each key load shared by the 4 queries. */
+AVX2 static void avx2_qk4(const float *q, int ldq, const float *kt, int hd, int ld, int n,
+                          float *scores, int lds)
+{
+    for (int j = 0; j < n; j += 16) {
+        __m256 a[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r][0] = a[r][1] = _mm256_setzero_ps();
+        for (int d = 0; d < hd; d++) {
+            const float *row = kt + (size_t)d * ld + j;
+            __m256 k0 = _mm256_loadu_ps(row), k1 = _mm256_loadu_ps(row + 8);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m256 qd = _mm256_broadcast_ss(q + (size_t)r * ldq + d);
+                a[r][0] = _mm256_fmadd_ps(qd, k0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(qd, k1, a[r][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            _mm256_storeu_ps(scores + (size_t)r * lds + j, a[r][0]);
+            _mm256_storeu_ps(scores + (size_t)r * lds + j + 8, a[r][1]);
+        }
+    }
+}
+
+/* Weighted sums of V rows for 4 queries, 16 output columns per pass: each V
+ * load is shared by the 4 queries, 8 independent FMA chains. */
+AVX2 static void avx2_pv4(const float *p, int ldp, const float *v, int ldv, int n, int hd,
+                          float *out, int ldo)
+{
+    if (hd % 16 != 0) {
+        scalar_pv4(p, ldp, v, ldv, n, hd, out, ldo);
+        return;
+    }
+    for (int c = 0; c < hd; c += 16) {
+        __m256 a[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r][0] = a[r][1] = _mm256_setzero_ps();
+        for (int j = 0; j < n; j++) {
+            const float *vr = v + (size_t)j * ldv + c;
+            __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m256 pj = _mm256_broadcast_ss(p + (size_t)r * ldp + j);
+                a[r][0] = _mm256_fmadd_ps(pj, v0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(pj, v1, a[r][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            _mm256_storeu_ps(out + (size_t)r * ldo + c, a[r][0]);
+            _mm256_storeu_ps(out + (size_t)r * ldo + c + 8, a[r][1]);
+        }
+    }
 }
 
 AVX2 static float avx2_dot(const float *a, const float *b, int n)
@@ -484,6 +604,129 @@ AVX512 static void avx512_dot_many(const float *q, const float *base, int dim, s
         out[i] = avx512_dot(q, base + i * (size_t)dim, dim);
 }
 
+/* e^x for 16 floats: the same reduction and polynomial as exp256. */
+AVX512 static inline __m512 exp512(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)),
+                                  23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+AVX512 static void avx512_softmax(float *x, int n)
+{
+    int i = 0;
+    __m512 vmx = _mm512_set1_ps(-INFINITY);
+    for (; i + 16 <= n; i += 16)
+        vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(x + i));
+    float mx = _mm512_reduce_max_ps(vmx);
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    __m512 vm = _mm512_set1_ps(mx), vs = _mm512_setzero_ps();
+    float sum = 0.0f;
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(x + i, e);
+        vs = _mm512_add_ps(vs, e);
+    }
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    sum += _mm512_reduce_add_ps(vs);
+    __m512 inv = _mm512_set1_ps(1.0f / sum);
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    for (; i < n; i++)
+        x[i] *= 1.0f / sum;
+}
+
+/* qk4 16 lanes wide: 4 queries x 32 keys per step, 8 FMA chains. */
+AVX512 static void avx512_qk4(const float *q, int ldq, const float *kt, int hd, int ld, int n,
+                              float *scores, int lds)
+{
+    int j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m512 a[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r][0] = a[r][1] = _mm512_setzero_ps();
+        for (int d = 0; d < hd; d++) {
+            const float *row = kt + (size_t)d * ld + j;
+            __m512 k0 = _mm512_loadu_ps(row), k1 = _mm512_loadu_ps(row + 16);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m512 qd = _mm512_set1_ps(q[(size_t)r * ldq + d]);
+                a[r][0] = _mm512_fmadd_ps(qd, k0, a[r][0]);
+                a[r][1] = _mm512_fmadd_ps(qd, k1, a[r][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            _mm512_storeu_ps(scores + (size_t)r * lds + j, a[r][0]);
+            _mm512_storeu_ps(scores + (size_t)r * lds + j + 16, a[r][1]);
+        }
+    }
+    if (j < n)   /* the last 16 (kt rows and score rows are padded to 16) */
+        avx2_qk4(q, ldq, kt + j, hd, ld, n - j, scores + j, lds);
+}
+
+/* pv4 16 lanes wide for head size 32: 4 queries x 2 registers, 2 rows of V
+ * per step so 16 FMA chains are in flight. */
+AVX512 static void avx512_pv4(const float *p, int ldp, const float *v, int ldv, int n, int hd,
+                              float *out, int ldo)
+{
+    if (hd != 32) {
+        avx2_pv4(p, ldp, v, ldv, n, hd, out, ldo);
+        return;
+    }
+    __m512 a[4][2], b[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        a[r][0] = a[r][1] = b[r][0] = b[r][1] = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *vr = v + (size_t)j * ldv, *vs = vr + ldv;
+        __m512 v0 = _mm512_loadu_ps(vr), v1 = _mm512_loadu_ps(vr + 16);
+        __m512 w0 = _mm512_loadu_ps(vs), w1 = _mm512_loadu_ps(vs + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m512 pj = _mm512_set1_ps(p[(size_t)r * ldp + j]);
+            __m512 pk = _mm512_set1_ps(p[(size_t)r * ldp + j + 1]);
+            a[r][0] = _mm512_fmadd_ps(pj, v0, a[r][0]);
+            a[r][1] = _mm512_fmadd_ps(pj, v1, a[r][1]);
+            b[r][0] = _mm512_fmadd_ps(pk, w0, b[r][0]);
+            b[r][1] = _mm512_fmadd_ps(pk, w1, b[r][1]);
+        }
+    }
+    if (j < n) {
+        const float *vr = v + (size_t)j * ldv;
+        __m512 v0 = _mm512_loadu_ps(vr), v1 = _mm512_loadu_ps(vr + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m512 pj = _mm512_set1_ps(p[(size_t)r * ldp + j]);
+            a[r][0] = _mm512_fmadd_ps(pj, v0, a[r][0]);
+            a[r][1] = _mm512_fmadd_ps(pj, v1, a[r][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        _mm512_storeu_ps(out + (size_t)r * ldo, _mm512_add_ps(a[r][0], b[r][0]));
+        _mm512_storeu_ps(out + (size_t)r * ldo + 16, _mm512_add_ps(a[r][1], b[r][1]));
+    }
+}
+
 /*
  * Micro-kernel: R (1..12) rows of x times P (1 or 2) adjacent 16-column
  * panels, plus bias: per k, P panel rows are loaded and each x[r][k]
@@ -573,14 +816,14 @@ AVX512 static void avx512_linear(const lsfs__linear *l, const float *x, int T, f
 /* ---- the table -------------------------------------------------------------- */
 
 /* Best first: "auto" takes the first row the CPU supports.  The AVX-512 row
- * reuses the AVX2 element-wise and attention kernels (not the bottleneck). */
+ * reuses the AVX2 GELU, LayerNorm and single-query kernels (small shares). */
 static const lsfs__kernels kernel_table[] = {
-    {"avx512", avx512_supported, avx512_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv,
-     avx512_dot, avx512_dot_many},
-    {"avx2", avx2_supported, avx2_linear, avx2_gelu, avx2_softmax, avx2_qk, avx2_pv, avx2_dot,
-     avx2_dot_many},
-    {"scalar", scalar_supported, scalar_linear, scalar_gelu, scalar_softmax, scalar_qk, scalar_pv,
-     scalar_dot, scalar_dot_many},
+    {"avx512", avx512_supported, avx512_linear, avx2_gelu, avx2_layernorm, avx512_softmax,
+     avx2_qk, avx2_pv, avx512_qk4, avx512_pv4, avx512_dot, avx512_dot_many},
+    {"avx2", avx2_supported, avx2_linear, avx2_gelu, avx2_layernorm, avx2_softmax, avx2_qk,
+     avx2_pv, avx2_qk4, avx2_pv4, avx2_dot, avx2_dot_many},
+    {"scalar", scalar_supported, scalar_linear, scalar_gelu, scalar_layernorm, scalar_softmax,
+     scalar_qk, scalar_pv, scalar_qk4, scalar_pv4, scalar_dot, scalar_dot_many},
 };
 
 const lsfs__kernels *lsfs__kernels_pick(const char *name)

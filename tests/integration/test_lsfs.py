@@ -301,8 +301,13 @@ def test_hybrid_search_through_the_daemon(aiosd_factory):
         c = d.client("sem")
         c.call("fs.write", {"path": "~/bread.md", "content": "Knead the dough and bake it in a hot oven.\n"})
         c.call("fs.write", {"path": "~/cars.md", "content": "Change the engine oil regularly.\n"})
-        r = c.call("fs.search", {"query": "how do I make a loaf", "mode": "semantic", "k": 1})
-        assert r["results"][0]["path"] == "/home/sem/bread.md"
+        # writes return at their commit; a background job embeds the chunks
+        def semantic_top():
+            r = c.call("fs.search", {"query": "how do I make a loaf", "mode": "semantic", "k": 1})
+            return r["results"] and r["results"][0]["path"] == "/home/sem/bread.md"
+        assert _wait_for(semantic_top, 60) is not None, d.tail()
+        assert _wait_for(lambda: len(c.call("fs.search", {"query": "oil", "mode": "semantic"})["results"]) == 2,
+                         60) is not None
         r = c.call("fs.search", {"query": "engine oil", "mode": "hybrid"})
         assert r["mode"] == "hybrid" and r["results"][0]["path"] == "/home/sem/cars.md"
         assert r["results"][0]["keyword_rank"] == 1 and r["results"][0]["semantic_rank"] == 1

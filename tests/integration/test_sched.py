@@ -163,7 +163,12 @@ def test_switching_policy_while_requests_run(schedd):
             time.sleep(0.3)
             configure(k, policy=p, max_running=2, quantum=2)
         for c in calls:
-            assert c.result(900)["usage"]["completion_tokens"] == 12
+            r = c.result(900)
+            # every request runs to its end: 12 tokens, or the model's own end
+            # of text before that (greedy text depends on near-ties: "Switch 4"
+            # ends after 9 tokens where the top two first tokens are 0.01 apart)
+            n = r["usage"]["completion_tokens"]
+            assert n == 12 or (r["finish_reason"] == "stop" and 0 < n < 12), r
         assert k.call("sched.stats")["kv"]["sequences"] == 0
         configure(k)
 

@@ -2,8 +2,11 @@
 reference for the engine's default-model test.
 
 For each prompt: llama.cpp's token ids, its greedy continuation of N_GEN
-tokens (decoded one token at a time) and, for the first N_TOP positions of
-the continuation, the top-5 (id, logit) pairs.  Writes OUT/smollm2.json.
+tokens (every token evaluated in its own call, flash attention off: the
+library's defaults) and, for the first N_TOP positions of the continuation,
+the top-5 (id, logit) pairs.  Writes OUT/smollm2.json.  How well llama.cpp
+agrees with this reference through its other code paths is measured by
+measure_agreement.sh (model/agreement.json).
 Usage: gen_model.py MODEL.gguf OUT
 """
 import hashlib
@@ -14,7 +17,7 @@ import sys
 import numpy as np
 from llama_cpp import Llama
 
-N_GEN, N_TOP, TOPK = 64, 32, 5
+N_GEN, N_TOP, TOPK = 256, 256, 5
 PROMPTS = [
     "The capital of France is",
     "Once upon a time, in a small village by the sea,",
@@ -40,8 +43,7 @@ def main():
     for text in PROMPTS:
         toks = llm.tokenize(text.encode(), add_bos=False, special=True)
         llm.reset()
-        # one token per call: llama.cpp's AMX matmul (taken for batches when
-        # built natively on an AMX machine) faults on some hypervisors
+        # one token per call, like the generation that follows
         for t in toks:
             llm.eval([t])
         greedy, top = [], []

@@ -132,12 +132,13 @@ def rope(v, pos, base, neox, freqs):
 
 
 def fake_q8(x):
-    """Round rows to 32-element blocks of int8 with scale amax/127 (the
-    engine's activation format, as GGUF q8 blocks: the scale is stored at
-    fp16; numpy rounds half to even like the engine)."""
+    """Round rows to 32-element blocks of int8 the engine's way (GGUF's q8
+    recipe): q = round-half-even(x * (127 / amax)) in float32, the scale
+    amax / 127 kept at fp16."""
     x32 = x.astype(np.float32).reshape(x.shape[0], -1, 32)
-    d = (np.abs(x32).max(-1, keepdims=True) / np.float32(127)).astype(np.float32)
-    idv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
+    amax = np.abs(x32).max(-1, keepdims=True)
+    d = (amax / np.float32(127)).astype(np.float32)
+    idv = np.where(amax != 0, np.float32(127) / np.where(amax != 0, amax, 1), 0).astype(np.float32)
     q = np.round(x32 * idv)
     d16 = d.astype(np.float16).astype(np.float64)  # the scale is kept at fp16
     return (q * d16).reshape(x.shape)

@@ -5,7 +5,12 @@
 #
 # Creates a virtualenv under tests/reference/_work/venv (git-ignored) with
 # pinned gguf, numpy and llama-cpp-python (the last builds llama.cpp from
-# source: ~20 minutes on 2 cores), then writes:
+# source: ~20-40 minutes on 2 cores; natively, but without AMX: this
+# machine's CPU flags list AMX, the hypervisor faults on its tile
+# instructions, and llama.cpp would route Q4_1/Q8_0 matmuls through its AMX
+# buffer type - a different code path that crashes on batches - so the
+# reference is llama.cpp's standard CPU path, the one bench/llm/build_llama.sh
+# builds), then writes:
 #   quant/<TYPE>.bin       random blocks of every tensor type, the gguf
 #                          package's dequantization and float64 dot products
 #   tiny/*.gguf, *.ref     tiny random-weight models written with gguf and the
@@ -27,7 +32,9 @@ else
     PY=$WORK/venv/bin/python
     "$PY" -m pip install --quiet "gguf==0.19.0" "numpy==2.4.6"
     if [ "$what" = model ] || [ "$what" = all ]; then
-        "$PY" -m pip install --quiet "llama-cpp-python==0.3.36"
+        NOAMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+        CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$NOAMX' -DCMAKE_CXX_FLAGS='$NOAMX'" \
+            "$PY" -m pip install --quiet --no-binary llama-cpp-python "llama-cpp-python==0.3.36"
     fi
 fi
 MODEL=${AIOS_TEST_MODEL:-$HOME/.local/share/aios/models/SmolLM2-135M-Instruct.Q4_1.gguf}

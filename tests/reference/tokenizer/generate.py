@@ -436,6 +436,8 @@ def vocab_fixture(name, path, strings, stride):
         if cat in ("invalid_utf8", "hand_bytes"):
             joined = b"".join(pieces_pl[t] for t in ids)
             san[str(i)] = joined.decode("utf-8", "replace").encode("utf-8").hex()
+    # every string joined into one long text (~250 KB): the long-input path
+    joined = v.tokenize(b"\n".join(x for _, x in strings), False, False)
     attrs = [llama_cpp.llama_vocab_get_attr(v.vocab, t) for t in range(nv)]
     runs = []
     for t, at in enumerate(attrs):
@@ -468,6 +470,8 @@ def vocab_fixture(name, path, strings, stride):
         "b": b,
         "d": d,
         "d_upto": d_upto,
+        "joined": {"n_ids": len(joined),
+                   "fnv": fnv1a64(t.to_bytes(4, "little", signed=True) for t in joined)},
         "stream": san,
     }
     v.close()
@@ -534,12 +538,12 @@ def chat_fixture(data):
         bos = {"smollm2": "<|im_start|>", "qwen2": "<|endoftext|>", "qwen2.5": "<|endoftext|>"}.get(
             name, "<|begin_of_text|>")
         eos = "<|im_end|>" if name.startswith(("smollm", "qwen")) else "<|eot_id|>"
+        v = None
         if kind == "gguf":
             v = Vocab(os.path.join(data, rel))
             buf = ctypes.create_string_buffer(1 << 16)
             n = llama_cpp.llama_model_meta_val_str(v.model, b"tokenizer.chat_template", buf, len(buf))
             text = buf.value.decode("utf-8") if n > 0 else None
-            v.close()
         else:
             text = open(os.path.join(data, rel), encoding="utf-8").read()
         tmpl = env.from_string(text)
@@ -553,7 +557,9 @@ def chat_fixture(data):
                 except Exception as e:  # noqa: BLE001 - recorded as an expected failure
                     out = None
                     err = str(e)
-                if out is not None and out.startswith(bos):
+                # the BOS text a template writes itself is dropped: the
+                # tokenizer adds BOS by the file's rule
+                if out is not None and "bos_token" in text and out.startswith(bos):
                     out = out[len(bos):]
                 case = {"template": name, "source": src, "style": style, "chat": ci,
                         "add_generation_prompt": agp, "date": FIXED_DATE}
@@ -561,7 +567,13 @@ def chat_fixture(data):
                     case["error"] = err
                 else:
                     case["expected"] = out
+                    if v is not None:
+                        # the prompt as llama.cpp tokenizes it (BOS by the
+                        # file's rule, special tokens parsed)
+                        case["ids"] = v.tokenize(out.encode("utf-8"), True, True)
                 cases.append(case)
+        if v is not None:
+            v.close()
     return {"peer": "jinja2 %s (transformers-style environment)" % jinja2.__version__,
             "chats": CHATS, "cases": cases}
 

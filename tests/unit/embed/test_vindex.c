@@ -384,3 +384,58 @@ Test(vindex, concurrent_search_and_write, .timeout = 60)
     check_concurrent("ivf");
     check_concurrent("hnsw");
 }
+
+/* A batch add (the store's rebuild at start) equals adding one by one. */
+Test(vindex, batch_add, .timeout = 60)
+{
+    gen g;
+    gen_init(&g, 13, 60);
+    const size_t n = 5000;
+    float *data = gen_many(&g, n), q[DIM];
+    int64_t *ids = malloc(n * sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int64_t)i + 1;
+    lsfs_vindex_opts o = {.approx_threshold = 1000};
+    lsfs_vindex *one = filled(&o, data, n), *bat;
+    cr_assert_eq(lsfs_vindex_new_opts(DIM, &o, &bat), 0);
+    cr_assert_eq(lsfs_vindex_add_batch(bat, ids, data, 3000), 0);
+    cr_assert_eq(lsfs_vindex_add_batch(bat, ids + 3000, data + 3000 * DIM, n - 3000), 0);
+    cr_assert_eq(lsfs_vindex_size(bat), n);
+    lsfs_vindex_stat st;
+    cr_assert_eq(lsfs_vindex_stats(bat, &st), 0);
+    cr_assert(st.approx);
+    for (int t = 0; t < 20; t++) {
+        gen_vec(&g, q);
+        int64_t a[10], b[10];
+        float sa[10], sb[10];
+        size_t na, nb;
+        cr_assert_eq(lsfs_vindex_search(one, q, 10, true, NULL, NULL, a, sa, &na), 0);
+        cr_assert_eq(lsfs_vindex_search(bat, q, 10, true, NULL, NULL, b, sb, &nb), 0);
+        cr_assert_eq(na, nb);
+        cr_assert_arr_eq(a, b, na * sizeof a[0]);
+        cr_assert_eq(lsfs_vindex_search(bat, q, 10, false, NULL, NULL, b, sb, &nb), 0);
+        cr_assert_eq(nb, 10);
+    }
+    /* A repeated id keeps the later vector; a non-finite value rejects the batch. */
+    int64_t dup[2] = {1, 1};
+    float two[2 * DIM];
+    memcpy(two, data + 10 * DIM, DIM * sizeof(float));
+    memcpy(two + DIM, data + 20 * DIM, DIM * sizeof(float));
+    cr_assert_eq(lsfs_vindex_add_batch(bat, dup, two, 2), 0);
+    cr_assert_eq(lsfs_vindex_size(bat), n);
+    int64_t top[1];
+    float ts[1];
+    size_t m;
+    cr_assert_eq(lsfs_vindex_search(bat, data + 20 * DIM, 1, true, NULL, NULL, top, ts, &m), 0);
+    cr_assert(top[0] == 1 || top[0] == 21);
+    cr_assert_float_eq(ts[0], 1.0f, 1e-5);
+    two[5] = INFINITY;
+    int64_t fresh[2] = {900001, 900002};
+    cr_assert_eq(lsfs_vindex_add_batch(bat, fresh, two, 2), AIOS_EINVAL);
+    cr_assert_eq(lsfs_vindex_size(bat), n);
+    lsfs_vindex_free(bat);
+    lsfs_vindex_free(one);
+    free(ids);
+    free(data);
+    gen_free(&g);
+}

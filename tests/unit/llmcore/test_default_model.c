@@ -1,20 +1,23 @@
 /*
  * test_default_model.c - the real default model (SmolLM2-135M-Instruct Q4_1)
  * against llama.cpp's reference (tests/reference/llm/model/smollm2.json from
- * gen_model.py): top-1 agreement over every greedy position of the 10
- * prompts (teacher-forced), top logits close, greedy continuations for 32
- * tokens identical up to a near-tie; and batched equals unbatched:
- * the prompts run together in one batch and then decoded together give the
- * same tokens and logits as each run alone.
- *
- * Why not bit-identical greedy text: this model's residual stream carries
- * outliers in the hundreds, so a float rounding difference of 1e-7 that
- * flips one 8-bit activation rounding moves logits by ~0.1 a few layers
- * later (measured: scalar vs SIMD kernels of this engine differ that way
- * too, while both match a float64 simulation of their own rounding).  Where
- * llama.cpp's two best tokens are that close, either engine may pick
- * either; the tests require our choice to be such a near-tie in llama.cpp's
- * own logits.  Measured agreement: 96.7% (619/640); see docs/LLMCORE.md.
+ * gen_model.py: 10 prompts, 256 greedy positions each), held to the bar
+ * llama.cpp itself meets: model/agreement.json (measure_agreement.sh) holds
+ * how well llama.cpp agrees with that reference through its other correct
+ * code paths (whole sequences per call, flash attention, an AVX2 build).
+ *   - teacher-forced top-1 agreement over all 2560 positions at least
+ *     llama.cpp's lowest, and every position where we pick another token a
+ *     near-tie: the reference rates our token within the largest gap at
+ *     which llama.cpp's own paths deviate; top logits as close as theirs;
+ *   - greedy decoding of all prompts batched: at least as many prompts
+ *     reproduce the reference's first 32 tokens as for llama.cpp's paths,
+ *     and where one parts, it is at such a near-tie;
+ *   - batched equals unbatched bit for bit.
+ * Why not 99% / 32 identical tokens everywhere: 8-bit activation rounding
+ * with this model's outliers makes every implementation differ from every
+ * other (and from an exact float64 pass) by ~0.19 logits RMS; llama.cpp's
+ * paths agree with each other and with the exact model on 97-98% of these
+ * positions (docs/LLMCORE.md has the table).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -27,6 +30,7 @@
 #include "aios/llm.h"
 
 #define REF "tests/reference/llm/model/smollm2.json"
+#define AGREE "tests/reference/llm/model/agreement.json"
 #define MAXP 10
 #define MAXTOK 512
 
@@ -40,6 +44,59 @@ typedef struct {
 
 static ref_prompt refs[MAXP];
 static int n_refs;
+
+/* llama.cpp against its own reference (agreement.json) */
+typedef struct {
+    int positions;     /* prompts x greedy positions */
+    int floor_top1;    /* lowest teacher-forced agreement of its other paths */
+    float near_tie;    /* largest reference gap at which one of them deviates */
+    float top_logit;   /* largest top-logit difference of one of them */
+    float rms;         /* largest RMS difference of the reference token's logit */
+    int floor_greedy;  /* fewest prompts reproducing 32 greedy tokens */
+} llama_self;
+
+static llama_self self;
+
+static void load_agreement(void)
+{
+    json_error_t je;
+    json_t *root = json_load_file(AGREE, 0, &je), *vs, *gr, *v;
+    const char *name;
+
+    cr_assert_not_null(root, "cannot read %s: %s", AGREE, je.text);
+    self.positions = (int)json_integer_value(json_object_get(root, "positions"));
+    self.floor_top1 = self.positions;
+    self.floor_greedy = MAXP;
+    vs = json_object_get(root, "vs_ref");
+    /* llama_b1 is the reference's own path: it must reproduce it */
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(vs, "llama_b1"), "agree")), self.positions,
+                 "agreement.json: llama.cpp does not reproduce its reference");
+    json_object_foreach(vs, name, v) {
+        if (strncmp(name, "llama_", 6) != 0 || !strcmp(name, "llama_b1"))
+            continue;
+        self.floor_top1 = (int)fmin(self.floor_top1, json_integer_value(json_object_get(v, "agree")));
+        self.near_tie = fmaxf(self.near_tie, (float)json_real_value(json_object_get(v, "max_ref_gap")));
+        self.top_logit = fmaxf(self.top_logit, (float)json_real_value(json_object_get(v, "max_top_logit_diff")));
+    }
+    json_object_foreach(json_object_get(root, "pairs"), name, v) {
+        if (strncmp(name, "rms:llama_", 10) == 0 && strcmp(name, "rms:llama_b1|ref") != 0 && strstr(name, "|ref"))
+            self.rms = fmaxf(self.rms, (float)json_real_value(v));
+    }
+    gr = json_object_get(root, "greedy_prefix");
+    json_object_foreach(gr, name, v) {
+        if (strncmp(name, "llama_", 6) != 0 || !strcmp(name, "llama_b1"))
+            continue;
+        self.floor_greedy = (int)fmin(self.floor_greedy, json_integer_value(json_object_get(v, "reach32")));
+        self.near_tie = fmaxf(self.near_tie, (float)json_real_value(json_object_get(v, "max_ref_gap")));
+    }
+    json_decref(root);
+    cr_assert_gt(self.positions, 2000);
+    cr_assert_gt(self.near_tie, 0.0f);
+    cr_assert_gt(self.rms, 0.0f);
+    fprintf(stderr, "llama.cpp against its reference: top-1 >= %d/%d, deviations at gaps <= %.3f, top logits within "
+                    "%.3f (RMS %.3f), %d/%d prompts keep 32 greedy tokens\n",
+            self.floor_top1, self.positions, self.near_tie, self.top_logit, self.rms, self.floor_greedy, MAXP);
+}
 
 static const char *model_path(void)
 {
@@ -116,18 +173,14 @@ static void eng_close(eng *e)
     llm_model_free(e->m);
 }
 
-#define NEAR_TIE 1.0f
-
-/* Whether token tok is, in llama.cpp's logits at greedy position g of
- * prompt r, within NEAR_TIE of its best (positions with top-5 only). */
-static bool near_tie(const ref_prompt *r, int g, int tok)
+/* How far below its best the reference rates token tok at greedy position
+ * g of prompt r (99 when tok is not in its top-5). */
+static float ref_gap(const ref_prompt *r, int g, int tok)
 {
-    if (g >= r->n_top)
-        return true; /* no top-5 recorded: counted by the agreement rate */
     for (int j = 0; j < 5; j++)
         if (r->top_id[g][j] == tok)
-            return r->top_logit[g][0] - r->top_logit[g][j] <= NEAR_TIE;
-    return false;
+            return r->top_logit[g][0] - r->top_logit[g][j];
+    return 99.0f;
 }
 
 static int argmax(const float *x, int n)
@@ -164,22 +217,25 @@ Test(default_model, info, .timeout = 30)
 }
 
 /* Every greedy position teacher-forced, one batch per prompt. */
-Test(default_model, top1_agreement_with_llama_cpp, .timeout = 240)
+Test(default_model, top1_agreement_with_llama_cpp, .timeout = 300)
 {
     eng e;
     int agree = 0, total = 0;
-    float worst = 0;
+    float worst = 0, worst_gap = 0;
+    double sq = 0, rms;
     float *lg;
 
     load_refs();
+    load_agreement();
     eng_open(&e, 2);
-    lg = malloc(sizeof(float) * (size_t)e.nv * MAXTOK);
+    lg = malloc(sizeof(float) * (size_t)e.nv * (size_t)refs[0].n_gen);
     for (int p = 0; p < n_refs; p++) {
         ref_prompt *r = &refs[p];
         int n = r->n_prompt + r->n_gen - 1;
         int32_t toks[MAXTOK], seq[MAXTOK], pos[MAXTOK], s;
         uint8_t want[MAXTOK];
 
+        cr_assert_eq(r->n_top, r->n_gen);
         cr_assert_eq(llm_kv_seq_new(e.kv, &s), 0);
         for (int i = 0; i < n; i++) {
             toks[i] = i < r->n_prompt ? r->prompt[i] : r->greedy[i - r->n_prompt];
@@ -194,26 +250,38 @@ Test(default_model, top1_agreement_with_llama_cpp, .timeout = 240)
 
             agree += mine == r->greedy[g];
             total++;
-            if (g < r->n_top)
-                worst = fmaxf(worst, fabsf(row[r->top_id[g][0]] - r->top_logit[g][0]));
-            cr_assert(mine == r->greedy[g] || near_tie(r, g, mine),
-                      "prompt %d position %d: we pick %d, llama.cpp %d, which is not a near-tie", p, g, mine,
-                      r->greedy[g]);
+            worst = fmaxf(worst, fabsf(row[r->top_id[g][0]] - r->top_logit[g][0]));
+            sq += (double)(row[r->top_id[g][0]] - r->top_logit[g][0]) * (row[r->top_id[g][0]] - r->top_logit[g][0]);
+            if (mine != r->greedy[g]) {
+                float gap = ref_gap(r, g, mine);
+                worst_gap = fmaxf(worst_gap, gap);
+                cr_assert(gap <= self.near_tie,
+                          "prompt %d position %d: we pick %d, llama.cpp %d and rates ours %.3f below it (llama.cpp's "
+                          "own paths deviate only within %.3f)",
+                          p, g, mine, r->greedy[g], gap, self.near_tie);
+            }
         }
         cr_assert_eq(llm_kv_seq_free(e.kv, s), 0);
     }
-    fprintf(stderr, "default model: top-1 agreement %d/%d, worst top logit difference %.3f\n", agree, total,
-            worst);
-    cr_assert_geq(total, 256);
-    cr_assert_geq(agree * 100, total * 95, "top-1 agreement %d/%d is below 95%%", agree, total);
-    cr_assert_lt(worst, 1.0f, "a top logit differs from llama.cpp's by %.3f", worst);
+    rms = sqrt(sq / total);
+    fprintf(stderr, "default model: top-1 agreement %d/%d (llama.cpp's own paths: >= %d), deviations at gaps <= %.3f, "
+                    "top logits within %.3f (RMS %.3f)\n",
+            agree, total, self.floor_top1, worst_gap, worst, rms);
+    cr_assert_eq(total, self.positions);
+    cr_assert_geq(agree, self.floor_top1, "top-1 agreement %d/%d is below llama.cpp's own %d", agree, total,
+                  self.floor_top1);
+    /* the RMS is the stable measure (llama.cpp's paths: ~0.18-0.21); the
+     * largest single difference is a tail, held loosely */
+    cr_assert_leq(rms, 1.15 * self.rms, "top logits differ from llama.cpp's by %.3f RMS (its own paths: %.3f)", rms,
+                  self.rms);
+    cr_assert_leq(worst, 1.5f * self.top_logit, "a top logit differs from llama.cpp's by %.3f", worst);
     free(lg);
     eng_close(&e);
 }
 
-/* Prefill all prompts in one batch, then decode all of them together; the
- * result must be llama.cpp's greedy continuation for 32 tokens, up to the
- * first position where llama.cpp itself had a near-tie. */
+/* Prefill all prompts in one batch, then decode all of them together for
+ * 32 tokens: as many prompts keep llama.cpp's greedy text as for its own
+ * other paths, and where one parts it is at a near-tie. */
 Test(default_model, greedy_32_batched_follows_llama_cpp, .timeout = 240)
 {
     eng e;
@@ -223,6 +291,7 @@ Test(default_model, greedy_32_batched_follows_llama_cpp, .timeout = 240)
     float *lg;
 
     load_refs();
+    load_agreement();
     eng_open(&e, 2);
     lg = malloc(sizeof(float) * (size_t)e.nv * MAXP);
     for (int p = 0; p < n_refs; p++) {
@@ -252,19 +321,21 @@ Test(default_model, greedy_32_batched_follows_llama_cpp, .timeout = 240)
             full += same == 32;
             fprintf(stderr, "prompt %d: first %d greedy tokens identical to llama.cpp\n", p, same);
             if (same < 32)
-                cr_assert(near_tie(&refs[p], same, gen[p][same]),
-                          "prompt %d token %d: we pick %d, llama.cpp %d, which is not a near-tie", p, same,
-                          gen[p][same], refs[p].greedy[same]);
+                cr_assert(ref_gap(&refs[p], same, gen[p][same]) <= self.near_tie,
+                          "prompt %d token %d: we pick %d, llama.cpp %d, %.3f below its best", p, same, gen[p][same],
+                          refs[p].greedy[same], ref_gap(&refs[p], same, gen[p][same]));
             llm_kv_seq_free(e.kv, s[p]);
         }
-        fprintf(stderr, "%d of %d prompts: 32 greedy tokens identical to llama.cpp\n", full, n_refs);
+        fprintf(stderr, "%d of %d prompts: 32 greedy tokens identical to llama.cpp (its own paths: >= %d)\n", full,
+                n_refs, self.floor_greedy);
+        cr_assert_geq(full, self.floor_greedy);
     }
     free(lg);
     eng_close(&e);
 }
 
 /* Four prompts alone and together (prefill interleaved, then 8 decode steps
- * together): same tokens, logits equal to float rounding. */
+ * together): the same logits bit for bit. */
 Test(default_model, batched_equals_unbatched, .timeout = 240)
 {
     enum { NP = 4, STEPS = 8 };
@@ -348,7 +419,7 @@ Test(default_model, batched_equals_unbatched, .timeout = 240)
         for (int g = 0; g <= STEPS; g++)
             cr_assert_eq(argmax(alone + ((size_t)p * (STEPS + 1) + g) * e.nv, e.nv),
                          argmax(tog + ((size_t)p * (STEPS + 1) + g) * e.nv, e.nv), "prompt %d step %d", p, g);
-    cr_assert_lt(maxd, 1e-3f, "batched logits differ by %g", maxd);
+    cr_assert_eq(maxd, 0.0f, "batched logits differ by %g", maxd);
     fprintf(stderr, "batched vs unbatched: max logit difference %g\n", maxd);
     free(alone);
     free(tog);

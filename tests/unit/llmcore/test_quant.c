@@ -48,13 +48,26 @@ static void load_fixture(const char *name, fixture *f)
     f->row_bytes = llm_type_row_bytes(f->type, f->n);
     f->raw = p;
     p += f->row_bytes * f->nrows;
-    f->deq = (float *)p;
+    /* the float arrays sit at arbitrary offsets of the file: copy them out
+     * aligned */
+    f->deq = malloc(sizeof(float) * f->n * f->nrows);
+    memcpy(f->deq, p, sizeof(float) * f->n * f->nrows);
     p += sizeof(float) * f->n * f->nrows;
-    f->x = (float *)p;
+    f->x = malloc(sizeof(float) * f->n * f->nx);
+    memcpy(f->x, p, sizeof(float) * f->n * f->nx);
     p += sizeof(float) * f->n * f->nx;
-    f->dots = (double *)p;
+    f->dots = malloc(sizeof(double) * f->nx * f->nrows);
+    memcpy(f->dots, p, sizeof(double) * f->nx * f->nrows);
     p += sizeof(double) * f->nx * f->nrows;
     cr_assert_eq((long)(p - (uint8_t *)f->blob), sz, "fixture %s size", name);
+}
+
+static void free_fixture(fixture *f)
+{
+    free(f->deq);
+    free(f->x);
+    free(f->dots);
+    free(f->blob);
 }
 
 static const char *const types[] = {"F32",  "F16",  "BF16", "Q8_0", "Q4_0", "Q4_1",
@@ -82,7 +95,7 @@ Test(quant, dequant_matches_gguf, .timeout = 10)
             }
         }
         free(y);
-        free(f.blob);
+        free_fixture(&f);
     }
 }
 
@@ -156,7 +169,7 @@ Test(quant, matmul_matches_gguf_dots_at_every_level, .timeout = 20)
                 }
             }
         }
-        free(f.blob);
+        free_fixture(&f);
     }
     llm_quant_set_level(top);
 }
@@ -197,4 +210,122 @@ Test(quant, fp16_conversions, .timeout = 5)
     cr_assert_eq(llm_bf16_to_f32(0x3F80), 1.0f);
     cr_assert_null(llm_quant_row_of(LLM_T_Q2_K));
     cr_assert_null(llm_quant_row_of(999));
+}
+
+/* Packed panels: every level's packed kernel equals the scalar packed
+ * reference bit for bit, for any tile shape (all columns at once and one
+ * at a time), on the fixtures (5 rows: a short panel) and on random
+ * matrices of 2 full panels + a short one; and it stays within the
+ * activation-quantization bound of the gguf package's float64 dots. */
+static void check_packed(uint32_t type, const uint8_t *raw, size_t row_bytes, int nrows, int n, const float *x,
+                         int nx, const double *dots, const float *deq)
+{
+    int top = llm_quant_set_level(LLM_SIMD_COUNT);
+    size_t pb = llm_quant_panel_bytes(type, n), xs = llm_quant_act_bytes(LLM_ACT_Q8, n);
+    uint8_t *packed = malloc(llm_quant_packed_bytes(type, n, nrows));
+    uint8_t *act = malloc(xs * (size_t)nx);
+    float *ref = malloc(sizeof(float) * (size_t)(nrows * nx)), *got = malloc(sizeof(float) * (size_t)(nrows * nx));
+
+    cr_assert_gt(pb, 0u);
+    cr_assert_eq(llm_quant_pack(type, raw, row_bytes, n, nrows, packed), 0);
+    for (int c = 0; c < nx; c++)
+        llm_quantize_q8_ref(x + (size_t)c * (size_t)n, (llm_q8 *)(act + (size_t)c * xs), n);
+    llm_quant_pmm_at(type, LLM_SIMD_SCALAR)(n, packed, pb, nrows, act, xs, nx, ref, (size_t)nrows);
+    for (int lvl = LLM_SIMD_AVX2; lvl <= top; lvl++) {
+        llm_pmm_fn f = llm_quant_pmm_at(type, lvl);
+        cr_assert_not_null(f);
+        f(n, packed, pb, nrows, act, xs, nx, got, (size_t)nrows);
+        cr_assert(memcmp(ref, got, sizeof(float) * (size_t)(nrows * nx)) == 0, "type %u level %s: packed batch",
+                  type, llm_quant_level_name(lvl));
+        for (int c = 0; c < nx; c++) {
+            f(n, packed, pb, nrows, act + (size_t)c * xs, xs, 1, got, (size_t)nrows);
+            cr_assert(memcmp(ref + (size_t)c * (size_t)nrows, got, sizeof(float) * (size_t)nrows) == 0,
+                      "type %u level %s: one column differs from the batch", type, llm_quant_level_name(lvl));
+        }
+    }
+    for (int c = 0; c < nx; c++) {
+        for (int r = 0; r < nrows; r++) {
+            double bound = 1e-5, mag = 0, want = dots[(size_t)c * (size_t)nrows + (size_t)r];
+            const float *w = deq + (size_t)r * (size_t)n, *xc = x + (size_t)c * (size_t)n;
+            for (int b = 0; b < n / 32; b++) {
+                float amax = 0, wsum = 0;
+                for (int i = 0; i < 32; i++) {
+                    amax = fmaxf(amax, fabsf(xc[b * 32 + i]));
+                    wsum += fabsf(w[b * 32 + i]);
+                    mag += fabs((double)w[b * 32 + i] * xc[b * 32 + i]);
+                }
+                /* activation rounding, plus the fp16 rounding of a q8
+                 * block's scaled sum for the min term */
+                bound += amax / 127.0 * 0.5 * wsum * 1.001 + 32 * amax * 1e-3 * fabsf(w[b * 32]);
+            }
+            bound += 1e-5 * mag;
+            cr_assert(fabs(ref[(size_t)c * (size_t)nrows + (size_t)r] - want) <= bound,
+                      "type %u row %d col %d: %g vs %g (bound %g)", type, r, c,
+                      ref[(size_t)c * (size_t)nrows + (size_t)r], want, bound);
+        }
+    }
+    llm_quant_set_level(top);
+    free(packed);
+    free(act);
+    free(ref);
+    free(got);
+}
+
+Test(quant, packed_kernels_bit_identical_and_within_bound, .timeout = 20)
+{
+    static const char *const pk[] = {"Q4_0", "Q4_1", "Q8_0"};
+    unsigned s = 12345;
+
+    for (size_t t = 0; t < 3; t++) {
+        fixture f;
+        const llm_quant_row *row;
+        int nrows = 40, n = 256, nx = 11;
+        size_t rb;
+        uint8_t *raw;
+        float *deq, *x;
+        double *dots;
+
+        load_fixture(pk[t], &f);
+        check_packed(f.type, f.raw, f.row_bytes, (int)f.nrows, (int)f.n, f.x, (int)f.nx, f.dots, f.deq);
+        /* random blocks: random bytes with sane fp16 scales */
+        row = llm_quant_row_of(f.type);
+        rb = llm_type_row_bytes(f.type, (uint64_t)n);
+        raw = malloc(rb * (size_t)nrows);
+        deq = malloc(sizeof(float) * (size_t)(nrows * n));
+        x = malloc(sizeof(float) * (size_t)(nx * n));
+        dots = malloc(sizeof(double) * (size_t)(nx * nrows));
+        for (size_t i = 0; i < rb * (size_t)nrows; i++) {
+            s = s * 1103515245u + 12345u;
+            raw[i] = (uint8_t)(s >> 16);
+        }
+        for (int r = 0; r < nrows; r++) {
+            for (int b = 0; b < n / 32; b++) {
+                uint8_t *blk = raw + (size_t)r * rb + (size_t)b * row->bytes;
+                uint16_t d = llm_f32_to_fp16(0.001f * (float)(1 + (r * 7 + b) % 13));
+                uint16_t mn = llm_f32_to_fp16(-0.004f * (float)((r + b) % 5));
+                memcpy(blk, &d, 2);
+                if (f.type == LLM_T_Q4_1)
+                    memcpy(blk + 2, &mn, 2);
+            }
+            row->dequant(raw + (size_t)r * rb, deq + (size_t)r * (size_t)n, n);
+        }
+        for (int i = 0; i < nx * n; i++) {
+            s = s * 1103515245u + 12345u;
+            x[i] = ((float)(s >> 8) / (float)(1u << 24) - 0.5f) * (float)(1 + i % 5);
+        }
+        x[3 * n + 7] = 300.0f; /* an outlier, as real activations have */
+        for (int c = 0; c < nx; c++)
+            for (int r = 0; r < nrows; r++) {
+                double a = 0;
+                for (int i = 0; i < n; i++)
+                    a += (double)deq[(size_t)r * (size_t)n + (size_t)i] * x[(size_t)c * (size_t)n + (size_t)i];
+                dots[(size_t)c * (size_t)nrows + (size_t)r] = a;
+            }
+        check_packed(f.type, raw, rb, nrows, n, x, nx, dots, deq);
+        free(raw);
+        free(deq);
+        free(x);
+        free(dots);
+        free_fixture(&f);
+    }
 }

@@ -137,6 +137,20 @@ static void run_tiny(const char *name, int kv_type, double tol_sim, double tol_e
     }
     snprintf(what, sizeof(what), "%s decode", name);
     check(&r, lg, what, tol_sim, tol_exact, max_ad);
+    {
+        /* 1 + n_tok passes over 2 threads: 5 barriers per layer each; the
+         * 20-row batch also makes its activations together (3 more per
+         * layer, 1 before the output) */
+        llm_ctx_stats st;
+        uint64_t nl = (uint64_t)llm_model_get_info(m)->n_layer;
+        llm_ctx_get_stats(c, &st);
+        cr_assert_eq(st.n_threads, 2);
+        cr_assert_eq(st.forwards, 1 + r.n_tok);
+        cr_assert_eq(st.barriers, r.n_tok * 5 * nl + 8 * nl + 1, "%llu barriers", (unsigned long long)st.barriers);
+        /* a wait sleeps at most once: one waiter per barrier, and the
+         * worker's wait for each pass plus its first one */
+        cr_assert_leq(st.sleeps, st.barriers + st.forwards + 1);
+    }
 
     free(lg);
     free(seq);

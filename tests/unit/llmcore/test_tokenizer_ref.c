@@ -194,6 +194,34 @@ static void check_vocab(const char *name)
     cr_log_info("%s: %zu strings agree with llama.cpp", name, n);
     check_ids(t, &st, json_object_get(fx, "b"), true, true, name);
 
+    /* all strings joined by newlines: one long input (word cache path) */
+    {
+        size_t total = 0, o = 0, nid;
+        char *all;
+        int32_t *ids;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        json_t *j = json_object_get(fx, "joined");
+
+        for (i = 0; i < st.n; i++)
+            total += st.len[i] + 1;
+        all = malloc(total);
+        for (i = 0; i < st.n; i++) {
+            if (i)
+                all[o++] = '\n';
+            memcpy(all + o, st.s[i], st.len[i]);
+            o += st.len[i];
+        }
+        cr_assert_eq(llm_tokenize(t, all, o, false, false, &ids, &nid), 0);
+        for (i = 0; i < nid; i++)
+            h = fnv(h, &ids[i], 4);
+        snprintf(hs, sizeof(hs), "%016llx", (unsigned long long)h);
+        cr_expect_eq(nid, (size_t)json_integer_value(json_object_get(j, "n_ids")),
+                     "%s: joined text: %zu ids", name, nid);
+        cr_expect_str_eq(hs, json_string_value(json_object_get(j, "fnv")), "%s: joined text ids", name);
+        free(ids);
+        free(all);
+    }
+
     /* detokenized text: the fixture's where it differs, else the input */
     {
         json_t *a = json_object_get(fx, "a"), *d = json_object_get(fx, "d");

@@ -121,3 +121,24 @@ Test(lsfs_chunk, tokens_and_text_detection, .timeout = 10)
     cr_assert_eq(n, 0);
     free(c);
 }
+
+Test(lsfs_chunk, multibyte_text_with_overlap_terminates, .timeout = 10)
+{
+    char *t = malloc(100000);
+    size_t o = 0, n;
+    lsfs__chunk *c;
+
+    for (int s = 0; s < 300; s++)
+        o += (size_t)sprintf(t + o, "Caf\xc3\xa9 \xe2\x80\x94 na\xc3\xafve \xe6\x97\xa5\xe6\x9c\xac "
+                                    "word%d \xe2\x80\x9c" "quoted\xe2\x80\x9d\xe2\x80\x94" "dash. ", s);
+    cr_assert_eq(lsfs__chunk_split(t, o, 40, 10, &c, &n), 0);
+    cr_assert_gt(n, 10);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_leq(c[i].tokens, 40);
+        cr_assert(lsfs__is_text(t + c[i].start, c[i].len), "chunk %zu cuts a character", i);
+        if (i)
+            cr_assert_gt(c[i].start, c[i - 1].start);
+    }
+    free(c);
+    free(t);
+}

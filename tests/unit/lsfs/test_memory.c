@@ -143,3 +143,27 @@ Test(lsfs_memory, watch_streams_readable_events, .timeout = 20)
     cr_assert_eq(json_array_size(seen), 5);
     json_decref(seen);
 }
+
+static int hits_count;
+static void on_count(const json_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    hits_count++;
+}
+
+Test(lsfs_memory, many_watchers_all_get_the_event, .timeout = 20)
+{
+    uint64_t ids[150];
+
+    cr_assert_eq(t_put(&t_a, "/shared/w.txt", "0"), 0);
+    for (int i = 0; i < 150; i++)
+        cr_assert_eq(lsfs_watch_add(t_db, i % 2 ? &t_b : &t_c, "/shared", true, on_count, NULL, &ids[i]), 0);
+    hits_count = 0;
+    cr_assert_eq(t_put(&t_a, "/shared/w.txt", "1"), 0);
+    cr_assert_eq(hits_count, 150);
+    for (int i = 0; i < 150; i++)
+        lsfs_watch_remove(t_store, ids[i]);
+    cr_assert_eq(t_put(&t_a, "/shared/w.txt", "2"), 0);
+    cr_assert_eq(hits_count, 150);
+}

@@ -176,7 +176,7 @@ Test(lsfs_search, reciprocal_rank_fusion, .timeout = 10)
     lsfs__ranked *r;
     size_t n;
 
-    cr_assert_eq(lsfs__rrf(a, 4, b, 3, 60, &r, &n), 0);
+    cr_assert_eq(lsfs__rrf(a, 4, b, 3, 60, 1.0, 1.0, &r, &n), 0);
     cr_assert_eq(n, 4);
     /* 10: 1/61 + 1/63; 30: 1/63 + 1/61 (tie, broken by best single rank:
      * 10 is first in list a, 30 first in list b -> equal, then by key);
@@ -194,10 +194,16 @@ Test(lsfs_search, reciprocal_rank_fusion, .timeout = 10)
     /* a small k rewards the top of each list more */
     int64_t c[] = {1, 2, 3, 4, 5, 6, 7, 8};
     int64_t d[] = {8, 7, 6, 5, 4, 3, 2, 1};
-    cr_assert_eq(lsfs__rrf(c, 8, d, 1, 1, &r, &n), 0);
+    cr_assert_eq(lsfs__rrf(c, 8, d, 1, 1, 1.0, 1.0, &r, &n), 0);
     cr_assert_eq(r[0].key, 8, "first in one list beats mediocre in both with k=1");
     free(r);
-    cr_assert_eq(lsfs__rrf(NULL, 0, NULL, 0, 60, &r, &n), 0);
+    /* weights: the second list counts twice */
+    int64_t e[] = {1, 2}, g[] = {2, 1};
+    cr_assert_eq(lsfs__rrf(e, 2, g, 2, 60, 1.0, 2.0, &r, &n), 0);
+    cr_assert_eq(r[0].key, 2);
+    cr_assert_float_eq(r[0].score, 1.0 / 62 + 2.0 / 61, 1e-12);
+    free(r);
+    cr_assert_eq(lsfs__rrf(NULL, 0, NULL, 0, 60, 1.0, 1.0, &r, &n), 0);
     cr_assert_eq(n, 0);
     free(r);
 }

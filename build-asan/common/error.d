@@ -1,2 +1,0 @@
-build-asan/common/error.o: common/error.c include/aios/error.h
-include/aios/error.h:
