@@ -148,6 +148,7 @@ typedef struct eng_req {
     bool force_preempt;
     int since_preempt;
     int preempt_every;            /* testing: this request's own knob, 0 = the engine's */
+    bool ignore_eos;              /* benchmarks: never pick an end-of-generation token */
     /* numbers for the result */
     int cached_tokens, preemptions, restores, recomputes, disk_restores;
     int n_out;
@@ -616,6 +617,7 @@ int llm_engine_submit(llm_engine *e, llm_req_kind kind, const json_t *params, co
     }
     r->tools = json_object_get(params, "tools") != NULL;
     r->preempt_every = (int)json_integer_value(json_object_get(params, "preempt_every"));
+    r->ignore_eos = json_is_true(json_object_get(params, "ignore_eos"));
     r->want_logprobs = json_is_true(json_object_get(params, "logprobs"));
 
     pthread_mutex_lock(&e->mu);
@@ -1288,6 +1290,7 @@ static void plan(llm_engine *e)
     int n = 0, avail;
     uint64_t now = now_ns();
 
+    e->n_items = 0;
     if (e->n_live > e->cap_items) {
         int cap = e->n_live * 2;
         llm_sitem **v = realloc(e->items, sizeof(*v) * (size_t)cap);
@@ -1297,6 +1300,17 @@ static void plan(llm_engine *e)
         e->cap_items = cap;
     }
     llm_kv_get_stats(e->kv, &ks);
+    /* a request that could never fit in the whole cache fails now */
+    for (eng_req *r = e->live, *next; r; r = next) {
+        next = r->next;
+        if (!r->it.running && blocks_for(e->bt, r->n_tok + 1) > ks.blocks_total) {
+            llm_err err;
+            set_err(&err, "", "the request needs more KV cache than the daemon has (llm.kv_mib)%s", NULL);
+            finish(e, r, AIOS_ENOSPC, -1, &err);
+        }
+    }
+    if (e->n_live == 0)
+        return;
     avail = ks.blocks_free + (e->prefix ? llm_prefix_evictable(e->prefix) : 0);
     for (eng_req *r = e->live; r; r = r->next) {
         int pending = r->n_tok - r->n_kv;
@@ -1329,7 +1343,7 @@ static void plan(llm_engine *e)
     for (int i = 0; i < n; i++) {
         eng_req *r = req_of(e->items[i]);
         if (r->it.running && !r->it.selected)
-            preempt(e, r, false);
+            preempt(e, r, r->it.no_room);
     }
     for (int i = 0; i < n; i++) {
         eng_req *r = req_of(e->items[i]);
@@ -1522,11 +1536,17 @@ static bool step(llm_engine *e)
                 continue;
             }
             {
-                const float *lg = e->logits + (size_t)li * (size_t)e->n_vocab;
+                float *lg = e->logits + (size_t)li * (size_t)e->n_vocab;
                 llm_gen_step st;
                 eng_client *c = client_of(e, r->it.cl);
 
                 li++;
+                if (r->ignore_eos) {
+                    int ne;
+                    const int32_t *eog = llm_text_eog(e->text, &ne);
+                    for (int v = 0; v < ne; v++)
+                        lg[eog[v]] = -INFINITY;
+                }
                 rc = llm_gen_next(r->gen, lg, &st);
                 llm_sched_charge(e->sched, &r->it, n_in, 1, t1);
                 if (rc < 0) {

@@ -374,6 +374,7 @@ int llm_sched_plan(llm_sched *s, llm_sitem **items, int n, int blocks, uint64_t 
 
     for (int i = 0; i < n; i++) {
         items[i]->selected = false;
+        items[i]->no_room = false;
         item_key(s, items[i], now_ns);
     }
     qsort(items, (size_t)n, sizeof(*items), key_cmp);
@@ -392,8 +393,10 @@ int llm_sched_plan(llm_sched *s, llm_sitem **items, int n, int blocks, uint64_t 
         llm_sitem *it = items[i];
         if (it->selected || (!it->running && it->blocked))
             continue;
-        if (it->blocks_need > left)
+        if (it->blocks_need > left) {
+            it->no_room = true;
             continue;
+        }
         it->selected = true;
         slots--;
         left -= it->blocks_need;

@@ -116,6 +116,7 @@ typedef struct llm_sitem {
     bool blocked;           /* may not be admitted this step (e.g. waits for a shared prefix) */
     /* planning output */
     bool selected;
+    bool no_room;           /* left out for lack of KV blocks (not by the policy) */
     double key[3];
 } llm_sitem;
 

@@ -91,14 +91,14 @@ int llm_service_start(const llm_service_opts *o)
     }
     svc.path = strdup(o->model);
     if (access(o->model, R_OK) != 0) {
-        snprintf(svc.reason, sizeof(svc.reason), "cannot read model file '%s': %s", o->model, strerror(errno));
+        snprintf(svc.reason, sizeof(svc.reason), "cannot read model file '%.300s': %s", o->model, strerror(errno));
         AIOS_LOG(AIOS_LOG_ERROR, "llm", "%s; running without an LLM", svc.reason);
         return AIOS_EUNAVAIL;
     }
     AIOS_LOG(AIOS_LOG_INFO, "llm", "loading model '%s'", o->model);
     read_ahead(o->model);
     if ((rc = llm_model_load(o->model, NULL, &svc.model, err, sizeof(err))) < 0) {
-        snprintf(svc.reason, sizeof(svc.reason), "cannot load model '%s': %s", o->model,
+        snprintf(svc.reason, sizeof(svc.reason), "cannot load model '%.200s': %.280s", o->model,
                  err[0] ? err : aios_strerror(rc));
         AIOS_LOG(AIOS_LOG_ERROR, "llm", "%s; running without an LLM", svc.reason);
         return AIOS_EUNAVAIL;

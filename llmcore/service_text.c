@@ -16,6 +16,7 @@
 #include "llmcore/service_bpe.h"
 #include "llmcore/service_text.h"
 #include "llmcore/tokenizer.h"
+#include "llmcore/chat.h"
 #include "llmcore/vocab_bytes.h"
 
 typedef enum { TPL_NONE = 0, TPL_CHATML, TPL_LLAMA3 } tpl_kind;
@@ -30,6 +31,7 @@ struct llm_text {
     llm_vocab_bytes *vb;
     llm_gvocab *gv;
     llm_tokenizer *tok;      /* the project's tokenizer (llmcore/tokenizer.h) */
+    llm_chat_template *ct;   /* the project's chat templates (llmcore/chat.h), with tok */
     llm_bpe *bpe;            /* interim BPE when the tokenizer refuses the file */
     char tok_name[32];
     special_name *sp;        /* control tokens, longest first */
@@ -105,6 +107,10 @@ int llm_text_new(const llm_model *m, llm_text **out, char *err, size_t errlen)
             snprintf(t->tok_name, sizeof(t->tok_name), "%s%s%s",
                      llm_tokenizer_kind(t->tok) == LLM_VOCAB_BPE ? "bpe" : "spm",
                      *llm_tokenizer_pre(t->tok) ? "/" : "", llm_tokenizer_pre(t->tok));
+            if ((rc = llm_chat_template_new(llm_tokenizer_chat_template(t->tok), &t->ct)) < 0) {
+                snprintf(err, errlen, "cannot read the chat template: %s", aios_strerror(rc));
+                goto out_free;
+            }
         } else {
             /* fall back to the interim BPE (or a greedy match) and say so */
             if ((rc = llm_bpe_new(g, &t->bpe)) < 0 && rc != AIOS_ENOTSUP) {
@@ -162,6 +168,7 @@ void llm_text_free(llm_text *t)
     if (!t)
         return;
     llm_gvocab_free(t->gv);
+    llm_chat_template_free(t->ct);
     llm_tokenizer_free(t->tok);
     llm_bpe_free(t->bpe);
     llm_vocab_bytes_free(t->vb);
@@ -183,7 +190,7 @@ const char *llm_text_tokenizer_name(const llm_text *t)
 const char *llm_text_template_name(const llm_text *t)
 {
     static const char *const names[] = {"none", "chatml", "llama3"};
-    return names[t->tpl];
+    return t->ct ? llm_chat_style_name(llm_chat_template_style(t->ct)) : names[t->tpl];
 }
 
 int llm_text_n_vocab(const llm_text *t)
@@ -194,6 +201,12 @@ int llm_text_n_vocab(const llm_text *t)
 int32_t llm_text_bos(const llm_text *t)
 {
     return t->bos;
+}
+
+const int32_t *llm_text_eog(const llm_text *t, int *n)
+{
+    *n = t->vb->n_eog;
+    return t->vb->eog;
 }
 
 int32_t llm_text_turn_end(const llm_text *t)
@@ -506,6 +519,19 @@ int llm_text_chat_tokens(const llm_text *t, const json_t *messages, bool add_gen
 
     *ids = NULL;
     *n_ids = 0;
+    if (!continuation && t->tok && t->ct) {
+        /* a new conversation: the project's renderer, exactly the model's template */
+        size_t cnt = 0;
+        int32_t *v = NULL;
+        rc = llm_chat_tokenize(t->tok, messages, add_generation_prompt, NULL, &v, &cnt, msg, msglen);
+        if (rc < 0)
+            return rc;
+        if (!v && !(v = malloc(sizeof(int32_t))))
+            return AIOS_ENOMEM;
+        *ids = v;
+        *n_ids = (int)cnt;
+        return 0;
+    }
     if (!continuation && t->bos >= 0 && t->tpl != TPL_LLAMA3) {
         if ((rc = idbuf_reserve(&e.ids, 1)) < 0)
             return rc;

@@ -65,6 +65,8 @@ int llm_text_chat_render(const llm_text *t, const json_t *messages, bool add_gen
  * Adds BOS when the model wants it and continuation is false. */
 int llm_text_chat_tokens(const llm_text *t, const json_t *messages, bool add_generation_prompt,
                          bool continuation, int32_t **ids, int *n_ids, char *msg, size_t msglen);
+/* The end-of-generation ids (borrowed). */
+const int32_t *llm_text_eog(const llm_text *t, int *n);
 /* The token that ends a turn (<|im_end|>, <|eot_id|>), -1 when none. */
 int32_t llm_text_turn_end(const llm_text *t);
 /* The text that closes an assistant turn after its end-of-turn token

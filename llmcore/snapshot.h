@@ -96,8 +96,9 @@ void llm_snap_drop(llm_snapstore *st, llm_snap *s);
  * Named conversation states of agents, persistent across restarts:
  * <dir>/<owner key>/<name>.ctx (a snapshot file of an image) and
  * <name>.json (owner, name, sizes, times, model fingerprint) for listing.
- * The last images written stay in memory up to a byte budget so that an
- * agent's next turn does not read them back from disk.  Engine thread only.
+ * Images are written behind by the store's writer thread and stay in memory
+ * (up to a byte budget, and always until written) so that an agent's next
+ * turn does not wait for or read back the disk.  API: engine thread only.
  */
 typedef struct llm_ctxstore llm_ctxstore;
 
@@ -122,6 +123,8 @@ int llm_ctxstore_get(llm_ctxstore *cs, const char *owner, const char *name, cons
                      size_t *len);
 bool llm_ctxstore_exists(llm_ctxstore *cs, const char *owner, const char *name);
 int llm_ctxstore_drop(llm_ctxstore *cs, const char *owner, const char *name);
+/* Wait until every queued write is on disk (tests, shutdown). */
+void llm_ctxstore_flush(llm_ctxstore *cs);
 /* [{name, tokens, bytes, file_bytes, created, updated}] of owner, by name. */
 json_t *llm_ctxstore_list(llm_ctxstore *cs, const char *owner);
 /* Bytes of images held in memory / on disk, count of contexts. */

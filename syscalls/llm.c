@@ -192,7 +192,9 @@ static int llm_detokenize(kern_call *c, json_t *params, json_t **result)
     "\"context\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"description\":"                     \
     "  \"a named context of yours: continue from its state and save the new state under it\"},"                  \
     "\"preempt_every\":{\"type\":\"integer\",\"minimum\":0,\"description\":"                                    \
-    "  \"testing: preempt this request after every N generated tokens (snapshot and resume)\"}"
+    "  \"testing: preempt this request after every N generated tokens (snapshot and resume)\"},"                 \
+    "\"ignore_eos\":{\"type\":\"boolean\",\"description\":"                                                   \
+    "  \"benchmarks: never end at an end-of-generation token (only max_tokens or stop ends)\"}"
 
 #define RESULT_COMMON \
     "{text, finish_reason, usage: {prompt_tokens, completion_tokens, total_tokens, cached_tokens}, timings, steps, preemptions, request_id, model, context?"

@@ -126,6 +126,11 @@ def test_snapshot_of_the_last_conversation_and_of_a_request_in_flight(ctxd):
 def test_damaged_context_is_refused(ctxd):
     with ctxd.client(agent="damage") as k:
         turn(k, "fragile", "Hi.", 4)
+        # contexts are written behind: wait for the file
+        deadline = time.time() + 30
+        while not glob.glob(os.path.join(ctxd.data, "llm", "contexts", "*", "fragile.json")) and \
+                time.time() < deadline:
+            time.sleep(0.05)
         files = glob.glob(os.path.join(ctxd.data, "llm", "contexts", "*", "fragile.ctx"))
         assert len(files) == 1
         with open(files[0], "r+b") as f:

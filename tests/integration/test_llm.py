@@ -300,3 +300,15 @@ def test_default_model_is_found_in_the_data_folder(aiosd_factory, tmp_path):
             assert k.call("llm.models")["models"][0]["path"].startswith(d.data)
     finally:
         assert d.stop() == 0
+
+
+def test_a_prompt_larger_than_the_cache_fails_cleanly(aiosd_factory):
+    require_model()
+    d = aiosd_factory(model=MODEL, extra=["--set", "llm.kv_mib=2"])
+    with d.client() as k:
+        with pytest.raises(aios.AiosError) as ei:
+            k.call("llm.complete", {"prompt": "word " * 400, "max_tokens": 2}, timeout=120)
+        assert ei.value.name == "ENOSPC" and "llm.kv_mib" in ei.value.message
+        # the daemon still serves small requests
+        assert k.call("llm.complete", {"prompt": "Hi", "max_tokens": 2, "stream": False},
+                      timeout=120)["usage"]["completion_tokens"] == 2

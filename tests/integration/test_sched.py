@@ -198,3 +198,26 @@ def test_worker_limit_keeps_one_agent_from_starving_others(aiosd_factory):
 
     assert run(1) <= 2
     assert run(64) >= 6
+
+
+def test_memory_pressure_preempts_spills_and_stays_exact(aiosd_factory):
+    """A KV cache too small for the running set and a 1 MiB host snapshot
+    store: requests are preempted for memory, their snapshots spill to disk
+    (zstd files), come back from disk, and the text is still exact."""
+    require_model()
+    d = aiosd_factory(model=MODEL, extra=["--set", "llm.kv_mib=6", "--set", "snapshot.host_mib=1",
+                                          "--set", "sched.resume=restore", "--set", "sched.max_running=8",
+                                          "--set", "llm.prefix_cache=false"])
+    prompts = ["Tell me about rivers %d." % i for i in range(6)]
+    with d.client() as k:
+        alone = [k.call("llm.complete", {"prompt": p, "max_tokens": 48, "temperature": 0, "stream": False})["text"]
+                 for p in prompts[:2]]
+        calls = [k.call_async("llm.complete", {"prompt": p, "max_tokens": 48, "temperature": 0, "stream": False})
+                 for p in prompts]
+        res = [c.result(900) for c in calls]
+        assert [r["text"] for r in res[:2]] == alone
+        st = k.call("sched.stats")
+        assert st["memory_preemptions"] >= 1, st
+        assert st["snapshots"]["spills"] >= 1 and st["disk_restores"] >= 1, st["snapshots"]
+        assert st["kv"]["sequences"] == 0
+        assert st["snapshots"]["host"] + st["snapshots"]["disk"] == 0

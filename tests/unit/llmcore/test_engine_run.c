@@ -337,8 +337,8 @@ static void assert_empty(llm_engine *e)
 
 Test(engine_run, cancel_and_mixed_requests_leave_nothing_behind, .timeout = 900)
 {
-    /* AIOS_STRESS=1 runs the 10,000-request version (bench/ctxswitch/stress.sh) */
-    int n = getenv("AIOS_STRESS") ? 10000 : 200;
+    /* AIOS_STRESS=N runs N requests (bench/ctxswitch/stress.sh: 10,000) */
+    int n = getenv("AIOS_STRESS") && atoi(getenv("AIOS_STRESS")) > 0 ? atoi(getenv("AIOS_STRESS")) : 200;
     llm_engine *e = engine("{\"policy\":\"fair\",\"max_running\":64,\"max_batch_tokens\":256,\"preempt_every\":2}");
     coll *c = calloc((size_t)n, sizeof(coll));
     uint64_t *ids = calloc((size_t)n, sizeof(uint64_t));

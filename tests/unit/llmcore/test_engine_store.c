@@ -302,3 +302,47 @@ Test(engine_store, contexts_persist_belong_to_their_owner_and_check_the_model, .
     rmrf(d);
     free(d);
 }
+
+Test(engine_store, context_writes_are_behind_coalesced_and_ordered, .timeout = 60)
+{
+    char *d = tmpdir(), cd[512], path[1024];
+    llm_ctxstore *cs;
+    const void *b;
+    size_t bl;
+    int n_files = 0;
+
+    snprintf(cd, sizeof(cd), "%s/contexts", d);
+    cr_assert_eq(llm_ctxstore_new(cd, "m", 64u << 20, 1, &cs), 0);
+    /* many versions of one context: the last one is what lands on disk */
+    for (uint32_t v = 1; v <= 20; v++)
+        cr_assert_eq(put_new(cs, "agent:w", "turns", v * 10, 50000), 0);
+    /* readable at once, from memory, before the writer got to it */
+    cr_assert_eq(llm_ctxstore_get(cs, "agent:w", "turns", &b, &bl), 0);
+    check_image(b, bl, 200, 50000);
+    /* write then drop: after the queue drains nothing is left */
+    cr_assert_eq(put_new(cs, "agent:w", "gone", 5, 1000), 0);
+    cr_assert_eq(llm_ctxstore_drop(cs, "agent:w", "gone"), 0);
+    llm_ctxstore_flush(cs);
+    {
+        json_t *l = llm_ctxstore_list(cs, "agent:w");
+        cr_assert_eq(json_array_size(l), 1);
+        cr_assert_gt(json_integer_value(json_object_get(json_array_get(l, 0), "file_bytes")), 0);
+        json_decref(l);
+    }
+    llm_ctxstore_free(cs);
+    snprintf(path, sizeof(path), "ls %s/*/ | wc -l > %s/count", cd, d);
+    cr_assert_eq(system(path), 0);
+    snprintf(path, sizeof(path), "%s/count", d);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%d", &n_files), 1);
+    fclose(f);
+    cr_assert_eq(n_files, 2, "turns.ctx and turns.json only (%d files)", n_files);
+    /* and the restarted store has the last version */
+    cr_assert_eq(llm_ctxstore_new(cd, "m", 64u << 20, 1, &cs), 0);
+    cr_assert_eq(llm_ctxstore_get(cs, "agent:w", "turns", &b, &bl), 0);
+    check_image(b, bl, 200, 50000);
+    llm_ctxstore_free(cs);
+    rmrf(d);
+    free(d);
+}
