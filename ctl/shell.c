@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <histedit.h>
 #include <locale.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,15 +414,51 @@ out:
  * libedit retries a read() that a signal interrupted, so Ctrl-C would do
  * nothing until the next key.  Our own read function turns the interrupt
  * into a ^C character, bound to on_ctrl_c: drop the line, fresh prompt.
+ *
+ * Between two lines the terminal is in canonical mode (a command runs
+ * there), and a Ctrl-D typed then is stored by the line discipline as an
+ * end-of-file mark that reads back as a NUL byte once libedit switches to
+ * raw mode.  A NUL at an empty prompt is therefore that Ctrl-D; a NUL
+ * inside a line (Ctrl-D after some typed-ahead text) only ended that text.
  */
 static int shell_getc(EditLine *el, wchar_t *wc)
 {
     static mbstate_t st;
     char c;
 
-    (void)el;
     for (;;) {
-        ssize_t n = read(STDIN_FILENO, &c, 1);
+        ssize_t n;
+
+        /* wait for input with SIGINT blocked until ppoll atomically opens
+         * it, so a Ctrl-C that lands just before the wait is not lost */
+        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+        sigset_t block, orig;
+        int pr;
+
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigprocmask(SIG_BLOCK, &block, &orig);
+        pr = ctl_interrupted ? -1 : ppoll(&pfd, 1, NULL, &orig);
+        if (pr < 0 && !ctl_interrupted && errno != EINTR) {
+            sigprocmask(SIG_SETMASK, &orig, NULL);
+            return -1;
+        }
+        sigprocmask(SIG_SETMASK, &orig, NULL);
+        if (ctl_interrupted) {
+            ctl_interrupted = 0;
+            *wc = 3;   /* ^C */
+            return 1;
+        }
+        if (pr < 0)
+            continue;
+        n = read(STDIN_FILENO, &c, 1);
+        if (n == 1 && c == '\0') {
+            const LineInfo *li = el_line(el);
+            if (li->buffer != li->lastchar)
+                continue;
+            *wc = 4;   /* ^D */
+            return 1;
+        }
         if (n == 1) {
             wchar_t w;
             size_t r = mbrtowc(&w, &c, 1, &st);
