@@ -39,7 +39,7 @@ struct llm_gvocab {
     uint32_t *len;         /* [n_vocab] */
     uint8_t *excluded;     /* [n_vocab] special, empty, eog or too long */
     uint8_t *special;      /* [n_vocab] flagged special by the caller, or eog */
-    int32_t eog[8];
+    int32_t *eog;          /* [n_eog] end-of-generation ids */
     int n_eog;
     uint32_t max_len;      /* longest token in the trie, bytes */
     /* token trie in preorder; node 0 is the root */

@@ -100,7 +100,7 @@ int llm_gvocab_new(const char *const *tok_bytes, const uint32_t *tok_len, int n_
     int rc = AIOS_ENOMEM;
 
     *out = NULL;
-    if (n_vocab <= 0 || !tok_bytes || !tok_len || n_eog < 0 || n_eog > 8)
+    if (n_vocab <= 0 || !tok_bytes || !tok_len || n_eog < 0 || n_eog > n_vocab)
         return AIOS_EINVAL;
     v = calloc(1, sizeof(*v));
     if (!v)
@@ -111,8 +111,9 @@ int llm_gvocab_new(const char *const *tok_bytes, const uint32_t *tok_len, int n_
     v->excluded = calloc((size_t)n_vocab, 1);
     v->special = calloc((size_t)n_vocab, 1);
     v->tnext = malloc((size_t)n_vocab * sizeof(int32_t));
+    v->eog = malloc(sizeof(int32_t) * (size_t)(n_eog ? n_eog : 1));
     order = malloc((size_t)n_vocab * sizeof(int32_t));
-    if (!v->bytes || !v->len || !v->excluded || !v->special || !v->tnext || !order)
+    if (!v->bytes || !v->len || !v->excluded || !v->special || !v->tnext || !v->eog || !order)
         goto out_free;
     for (int i = 0; i < n_eog; i++) {
         if (eog[i] < 0 || eog[i] >= n_vocab) {
@@ -178,6 +179,7 @@ void llm_gvocab_free(llm_gvocab *v)
     free(v->len);
     free(v->excluded);
     free(v->special);
+    free(v->eog);
     free(v->tnext);
     free(v->tb);
     free(v->tdepth);

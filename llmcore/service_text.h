@@ -3,13 +3,13 @@
  * bytes, tokenizing prompts, detokenizing, and rendering chat messages with
  * the model's template (private to llmcore).
  *
- * This is the one place the service turns text into token ids: with the
- * project's tokenizer (llmcore/tokenizer.h) when it accepts the file, else
- * with an interim byte-level BPE (service_bpe.c: the file's merges with an
- * ASCII approximation of the pre-tokenizer) for `gpt2` vocabularies or a
- * greedy longest match over the vocabulary's byte trie, both with
- * special-token splitting (docs/SCHEDULER.md, "text path").  Chat templates:
- * ChatML (SmolLM2, Qwen2) and Llama 3, chosen from tokenizer.chat_template.
+ * This is the one place the service turns text into token ids, with the
+ * project's tokenizer (llmcore/tokenizer.h: ids identical to llama.cpp's)
+ * and chat templates (llmcore/chat.h).  A model whose vocabulary the
+ * tokenizer does not implement fails to load with a clear error.
+ * Continuations of a saved context are rendered by difference (the
+ * template's rendering of the new messages after a fixed conversation),
+ * so every template family the renderer knows continues correctly.
  *
  * Immutable after creation; any thread.
  */
@@ -32,12 +32,11 @@ void llm_text_free(llm_text *t);
 
 /* The grammar's vocabulary (bytes, specials, eog ids). */
 const llm_gvocab *llm_text_gvocab(const llm_text *t);
-/* "bpe/smollm", "spm", or the fallback's "bpe-interim" / "greedy-trie". */
+/* "bpe/smollm", "spm", ... */
 const char *llm_text_tokenizer_name(const llm_text *t);
-/* "chatml", "llama3" or "none". */
+/* llm_chat_style_name(): "chatml", "llama3", "fallback", ... */
 const char *llm_text_template_name(const llm_text *t);
 int llm_text_n_vocab(const llm_text *t);
-int32_t llm_text_bos(const llm_text *t);  /* -1 when the model adds none */
 
 /*
  * text -> ids (*ids malloc'd).  parse_special: split the names of control
@@ -52,17 +51,15 @@ int llm_text_detokenize(const llm_text *t, const int32_t *ids, int n, bool speci
                         size_t *len);
 
 /*
- * Render messages ([{role, content}]) with the model's template, ending
- * with the assistant prompt when add_generation_prompt.  continuation: the
- * messages follow an existing conversation (no template prelude such as
- * BOS or the default system prompt).  *out malloc'd.  AIOS_EINVAL with msg
- * naming the message on a bad role or content.
+ * Render messages ([{role, content}]) with the model's template straight to
+ * token ids, ending with the assistant prompt when add_generation_prompt:
+ * template text may name control tokens, message content never does (so a
+ * user cannot forge a turn).  continuation false: a new conversation (BOS
+ * by the file's rule, the template's prelude such as a default system
+ * prompt); true: the messages follow an existing conversation.  *ids
+ * malloc'd.  AIOS_EINVAL with msg naming the message on a bad role or
+ * content.
  */
-int llm_text_chat_render(const llm_text *t, const json_t *messages, bool add_generation_prompt,
-                         bool continuation, char **out, char *msg, size_t msglen);
-/* The same rendered straight to token ids: template text may name control
- * tokens, message content never does (so a user cannot forge a turn).
- * Adds BOS when the model wants it and continuation is false. */
 int llm_text_chat_tokens(const llm_text *t, const json_t *messages, bool add_generation_prompt,
                          bool continuation, int32_t **ids, int *n_ids, char *msg, size_t msglen);
 /* The end-of-generation ids (borrowed). */

@@ -3,14 +3,11 @@
  * to llmcore).
  *
  * Constrained decoding and stop strings work on bytes, not on the printable
- * alphabet a tokenizer stores.  This adapter reads `tokenizer.ggml.tokens`
- * and maps each entry back to the bytes it stands for: the GPT-2 byte alphabet
- * for `gpt2` (byte-level BPE) vocabularies, "\xe2\x96\x81" -> space and
- * <0xXX> byte tokens for `llama` (SentencePiece) ones.  It also marks the
- * tokens that are never text (control, unknown, unused and undecodable ones)
- * and collects the end-of-generation ids.  It does not tokenize; once the
- * tokenizer's llm_token_piece() lands, this stays the one place that builds
- * the byte table the grammar consumes.
+ * alphabet a vocabulary stores.  This adapter asks the project's tokenizer
+ * (llmcore/tokenizer.h) for each token's bytes (llm_token_piece), marks the
+ * tokens that are never text (control, unknown, unused and empty ones) and
+ * copies the tokenizer's end-of-generation set, so the grammar, the stop
+ * strings and the tokenizer agree on every id.
  *
  * Immutable after load; any thread may read it.
  */
@@ -21,22 +18,29 @@
 #include <stdint.h>
 
 #include "llmcore/gguf.h"
-
-#define LLM_VB_MAX_EOG 8
+#include "llmcore/tokenizer.h"
 
 typedef struct llm_vocab_bytes {
     int n_vocab;
     char **bytes;        /* [n_vocab] malloc'd raw bytes (NUL-terminated for convenience) */
     uint32_t *len;       /* [n_vocab] byte length */
     uint8_t *special;    /* [n_vocab] 1: not text (control/unknown/unused/undecodable) */
-    int32_t eog[LLM_VB_MAX_EOG]; /* end-of-generation token ids */
+    int32_t *eog;        /* [n_eog] end-of-generation token ids, ascending */
     int n_eog;
 } llm_vocab_bytes;
 
 /*
- * Build the byte table of the vocabulary held in g.  Returns 0, AIOS_ENOENT
- * (no tokenizer.ggml.tokens), AIOS_ENOTSUP (unknown tokenizer.ggml.model) or
- * AIOS_ENOMEM.  The caller frees *out with llm_vocab_bytes_free().
+ * Build the byte table of tokenizer t.  Special tokens keep their text
+ * ("<|im_end|>") in bytes[] for names and logs, flagged in special[].
+ * Returns 0 or AIOS_ENOMEM.  The caller frees *out with
+ * llm_vocab_bytes_free().
+ */
+int llm_vocab_bytes_from_tokenizer(const llm_tokenizer *t, llm_vocab_bytes **out);
+
+/*
+ * The same for the vocabulary held in g (a tokenizer is built and dropped
+ * again).  Returns 0, the tokenizer's errors (AIOS_ENOENT: no vocabulary,
+ * AIOS_ENOTSUP: a tokenizer model we do not implement) or AIOS_ENOMEM.
  */
 int llm_vocab_bytes_load(const llm_gguf *g, llm_vocab_bytes **out);
 

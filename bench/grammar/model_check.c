@@ -9,9 +9,8 @@
  * once, its KV sequence forked N times, and each decode step runs every
  * live sequence's next token in one llm_forward call, each sequence with its
  * own llm_gen (sampler, grammar state, budget) - the way the engine is meant
- * to use llmcore/gen.h.  The prompt text is tokenized greedily with the
- * vocabulary trie (the BPE tokenizer is not on main yet); the chat markers
- * are the model's control tokens.
+ * to use llmcore/gen.h.  The prompt is rendered with the model's chat
+ * template and tokenized by the project's tokenizer (llmcore/chat.h).
  *
  *   build/grammar-model-check [--model PATH] [-n N] [-t THREADS] [--max-tokens M]
  * Prints per schema: valid/total, finish reasons, tokens, and a RESULT line.
@@ -24,6 +23,7 @@
 #include "aios/error.h"
 #include "aios/jschema.h"
 #include "aios/llm.h"
+#include "llmcore/chat.h"
 #include "llmcore/gen.h"
 #include "llmcore/grammar.h"
 #include "llmcore/vocab_bytes.h"
@@ -36,21 +36,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Append the greedy tokens of text, or a control token by name. */
-static int add_text(const llm_gvocab *v, const char *text, int32_t *toks, int n, int cap)
-{
-    int k = llm_gvocab_greedy_tokens(v, text, strlen(text), toks + n, cap - n);
-    return k < 0 || n + k > cap ? -1 : n + k;
-}
-
-static int32_t find_special(const llm_vocab_bytes *vb, const char *name)
-{
-    for (int i = 0; i < vb->n_vocab; i++)
-        if (vb->special[i] && strcmp(vb->bytes[i], name) == 0)
-            return i;
-    return -1;
 }
 
 static bool check(const json_t *schema, const char *text, size_t len, char *why, size_t n)
@@ -84,6 +69,7 @@ int main(int argc, char **argv)
     llm_model *m;
     llm_kv *kv;
     llm_ctx *ctx;
+    llm_tokenizer *tok;
     llm_vocab_bytes *vb;
     llm_gvocab *v;
     char err[512];
@@ -121,7 +107,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: %s\n", err);
         return 1;
     }
-    if (llm_vocab_bytes_load(llm_model_gguf(m), &vb) < 0 ||
+    if (llm_tokenizer_from_gguf(llm_model_gguf(m), &tok, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tokenizer: %s\n", err);
+        return 1;
+    }
+    if (llm_vocab_bytes_from_tokenizer(tok, &vb) < 0 ||
         llm_gvocab_new((const char *const *)vb->bytes, vb->len, vb->n_vocab, vb->special,
                        vb->eog, vb->n_eog, &v) < 0)
         return 1;
@@ -131,7 +121,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "engine setup failed\n");
         return 1;
     }
-    int32_t im_start = find_special(vb, "<|im_start|>"), im_end = find_special(vb, "<|im_end|>");
     int nv = vb->n_vocab;
     float *logits = malloc((size_t)nv * MAX_N * sizeof(float));
     double t_start = now();
@@ -141,7 +130,9 @@ int main(int argc, char **argv)
         const char *name = json_string_value(json_object_get(c, "name"));
         const json_t *schema = json_object_get(c, "schema");
         json_t *check_schema, *req;
-        int32_t prompt[2048], np = 0;
+        int32_t prompt[2048], np = 0, *ids = NULL;
+        size_t nids = 0;
+        json_t *msgs;
         char *stext;
         char sys[8192];
         double t0 = now();
@@ -151,7 +142,7 @@ int main(int argc, char **argv)
             check_schema = json_incref((json_t *)schema);
             stext = json_dumps(schema, JSON_COMPACT);
             snprintf(sys, sizeof(sys),
-                     "system\nYou answer with one JSON value that matches this JSON Schema: %s",
+                     "You answer with one JSON value that matches this JSON Schema: %s",
                      stext);
         } else {
             const json_t *tools = json_object_get(c, "tools");
@@ -159,26 +150,21 @@ int main(int argc, char **argv)
                                                     false, err, sizeof(err));
             stext = json_dumps(tools, JSON_COMPACT);
             snprintf(sys, sizeof(sys),
-                     "system\nYou call one of these tools by answering with "
+                     "You call one of these tools by answering with "
                      "{\"name\": <tool name>, \"arguments\": {...}}: %s", stext);
         }
         free(stext);
-        prompt[np++] = im_start;
-        np = add_text(v, sys, prompt, np, 2048);
-        prompt[np++] = im_end;
-        np = add_text(v, "\n", prompt, np, 2048);
-        prompt[np++] = im_start;
-        char user[1024];
-        snprintf(user, sizeof(user), "user\n%s", json_string_value(json_object_get(c, "prompt")));
-        np = add_text(v, user, prompt, np, 2048);
-        prompt[np++] = im_end;
-        np = add_text(v, "\n", prompt, np, 2048);
-        prompt[np++] = im_start;
-        np = add_text(v, "assistant\n", prompt, np, 2048);
-        if (np < 0 || im_start < 0 || im_end < 0) {
-            fprintf(stderr, "%s: prompt does not tokenize\n", name);
+        msgs = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", sys, "role", "user", "content",
+                         json_string_value(json_object_get(c, "prompt")));
+        if (!msgs || llm_chat_tokenize(tok, msgs, true, NULL, &ids, &nids, err, sizeof(err)) < 0 ||
+            nids > 2048) {
+            fprintf(stderr, "%s: prompt does not tokenize: %s\n", name, err);
             return 1;
         }
+        json_decref(msgs);
+        memcpy(prompt, ids, sizeof(int32_t) * nids);
+        np = (int32_t)nids;
+        free(ids);
 
         /* prefill once */
         int32_t base, seqs[MAX_N], pos[MAX_N], toks[MAX_N];
@@ -284,6 +270,7 @@ int main(int argc, char **argv)
     llm_kv_free(kv);
     llm_gvocab_free(v);
     llm_vocab_bytes_free(vb);
+    llm_tokenizer_free(tok);
     llm_model_free(m);
     json_decref(cases);
     return valid == total ? 0 : 1;
