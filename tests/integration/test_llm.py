@@ -312,3 +312,37 @@ def test_a_prompt_larger_than_the_cache_fails_cleanly(aiosd_factory):
         # the daemon still serves small requests
         assert k.call("llm.complete", {"prompt": "Hi", "max_tokens": 2, "stream": False},
                       timeout=120)["usage"]["completion_tokens"] == 2
+
+
+# ---- LSFS operations that use the model --------------------------------------------
+
+def test_fs_summarize_and_group_with_the_model(llmd):
+    """fs.summarize asks the real model, stores the summary per version and
+    serves it from the store until the file changes; fs.group names its
+    groups with the model."""
+    k = llmd.client("summarizer")
+    text = ("# Garden notes\n\nThe tomatoes need water every morning. The roses were pruned in March "
+            "and the apple tree gave forty kilos of apples this year.\n")
+    k.call("fs.write", {"path": "~/garden.md", "content": text})
+    s1 = k.call("fs.summarize", {"path": "~/garden.md"}, timeout=120)
+    assert s1["version"] == 1 and s1["cached"] is False
+    assert isinstance(s1["summary"], str) and len(s1["summary"].strip()) >= 10
+    s2 = k.call("fs.summarize", {"path": "~/garden.md"}, timeout=120)
+    assert s2["cached"] is True and s2["summary"] == s1["summary"]
+    k.call("fs.write", {"path": "~/garden.md", "content": text + "\nThe pears are ripe.\n"})
+    s3 = k.call("fs.summarize", {"path": "~/garden.md"}, timeout=120)
+    assert s3["version"] == 2 and s3["cached"] is False and s3["summary"].strip()
+    # a folder: one summary over its files, each file listed
+    k.call("fs.write", {"path": "~/notes/car.md", "content": "# Car\n\nThe car needs new tyres and an oil change.\n"})
+    k.call("fs.write", {"path": "~/notes/bank.md", "content": "# Bank\n\nThe rent is paid on the first of each month.\n"})
+    f = k.call("fs.summarize", {"path": "~/notes"}, timeout=180)
+    assert sorted(x["path"] for x in f["files"]) == ["/home/summarizer/notes/bank.md",
+                                                     "/home/summarizer/notes/car.md"]
+    assert f["summary"].strip()
+    g = k.call("fs.group", {"path": "~", "k": 2}, timeout=180)
+    assert g["named_by"] == "llm"
+    assert sum(len(x["files"]) for x in g["groups"]) == 3
+    assert all(x["name"] for x in g["groups"])
+    # the engine is left with nothing live
+    st = wait_idle(k)
+    assert st["queues"]["running"] == 0

@@ -185,7 +185,11 @@ def test_worker_limit_keeps_one_agent_from_starving_others(aiosd_factory):
         flood = d.client(agent="flood")
         other = d.client(agent="other")
         calls = [flood.call_async("llm.tokenize", {"text": text}) for _ in range(12)]
-        time.sleep(0.2)
+        # until the daemon holds all twelve (sys.stats counts itself)
+        deadline = time.time() + 30
+        while other.call("sys.stats")["inflight"] - 1 < 12 - sum(1 for c in calls if c.done()):
+            assert time.time() < deadline
+            time.sleep(0.005)
         r = other.call("llm.tokenize", {"text": "hello"}, timeout=600)
         assert r["count"] == 1
         before = sum(1 for c in calls if c.done())
