@@ -320,7 +320,7 @@ def test_fs_summarize_and_group_with_the_model(llmd):
     """fs.summarize asks the real model, stores the summary per version and
     serves it from the store until the file changes; fs.group names its
     groups with the model."""
-    k = llmd.client("summarizer")
+    k = llmd.client(agent="summarizer")
     text = ("# Garden notes\n\nThe tomatoes need water every morning. The roses were pruned in March "
             "and the apple tree gave forty kilos of apples this year.\n")
     k.call("fs.write", {"path": "~/garden.md", "content": text})
