@@ -1,7 +1,8 @@
 /*
- * backend.c - the backend table: "cpu" (forward.c) and "cuda", whose
- * kernels live in llmcore/cuda/ and are not built here, so its init is a
- * stub that reports AIOS_ENOTSUP.  Immutable; any thread.
+ * backend.c - the backend table: one row per device kind the forward can
+ * run on.  This build has "cpu" (forward.c); the CUDA backend adds its row
+ * (kernels in .cu files) when it lands.  The engine picks a row by name
+ * (config key llm.backend).  Immutable; any thread.
  */
 #include <string.h>
 
@@ -13,32 +14,8 @@ static int cpu_init(void)
     return 0;
 }
 
-static int cuda_init(void)
-{
-    return AIOS_ENOTSUP;
-}
-
-static int cuda_ctx_new(const llm_model *m, llm_kv *kv, int n_threads, int max_batch_tokens, llm_ctx **out)
-{
-    (void)m, (void)kv, (void)n_threads, (void)max_batch_tokens;
-    *out = NULL;
-    return AIOS_ENOTSUP;
-}
-
-static void cuda_ctx_free(llm_ctx *c)
-{
-    (void)c;
-}
-
-static int cuda_forward(llm_ctx *c, const llm_batch *b, float *logits)
-{
-    (void)c, (void)b, (void)logits;
-    return AIOS_ENOTSUP;
-}
-
 static const llm_backend backends[] = {
     {"cpu", cpu_init, llm_ctx_new, llm_ctx_free, llm_forward},
-    {"cuda", cuda_init, cuda_ctx_new, cuda_ctx_free, cuda_forward},
 };
 
 const llm_backend *llm_backend_find(const char *name)
@@ -47,4 +24,21 @@ const llm_backend *llm_backend_find(const char *name)
         if (strcmp(backends[i].name, name) == 0)
             return &backends[i];
     return NULL;
+}
+
+int llm_backend_names(char *buf, size_t len)
+{
+    size_t at = 0;
+
+    if (len)
+        buf[0] = 0;
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+        size_t n = strlen(backends[i].name) + (i ? 2 : 0);
+        if (at + n + 1 > len)
+            return AIOS_ERANGE;
+        memcpy(buf + at, i ? ", " : "", i ? 2 : 0);
+        memcpy(buf + at + (i ? 2 : 0), backends[i].name, strlen(backends[i].name) + 1);
+        at += n;
+    }
+    return 0;
 }

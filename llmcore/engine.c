@@ -190,6 +190,7 @@ struct llm_engine {
     const llm_text *text;
     char model_name[128];
     llm_kv *kv;
+    const llm_backend *be;   /* the forward's backend */
     llm_ctx *ctx;
     llm_sched *sched;
     llm_prefix *prefix;           /* NULL when disabled */
@@ -392,8 +393,15 @@ int llm_engine_new(const llm_model *m, const llm_text *t, const llm_service_opts
         llm_kv_get_stats(e->kv, &ks);
         e->bt = ks.block_tokens;
     }
-    if ((rc = llm_ctx_new(m, e->kv, e->o.threads, e->cap_T, &e->ctx)) < 0) {
-        snprintf(err, errlen, "cannot create the forward context: %s", aios_strerror(rc));
+    if (!(e->be = llm_backend_find(e->o.backend ? e->o.backend : "cpu"))) {
+        char names[128];
+        llm_backend_names(names, sizeof(names));
+        snprintf(err, errlen, "no backend '%s' in this build (it has: %s)", e->o.backend, names);
+        rc = AIOS_ENOTSUP;
+        goto out_free;
+    }
+    if ((rc = e->be->init()) < 0 || (rc = e->be->ctx_new(m, e->kv, e->o.threads, e->cap_T, &e->ctx)) < 0) {
+        snprintf(err, errlen, "cannot create the forward context on '%s': %s", e->be->name, aios_strerror(rc));
         goto out_free;
     }
     llm_sched_conf_default(&sc);
@@ -475,7 +483,8 @@ void llm_engine_free(llm_engine *e)
     llm_ctxstore_free(e->ctxs);
     llm_snapstore_free(e->snaps);
     llm_sched_free(e->sched);
-    llm_ctx_free(e->ctx);
+    if (e->be)
+        e->be->ctx_free(e->ctx);
     llm_kv_free(e->kv);
     json_decref(e->pub_stats);
     free(e->items);
@@ -1490,7 +1499,7 @@ static bool step(llm_engine *e)
     b.pos = e->b_pos;
     b.want_logits = e->b_want;
     t0 = now_ns();
-    rc = llm_forward(e->ctx, &b, e->logits);
+    rc = e->be->forward(e->ctx, &b, e->logits);
     t1 = now_ns();
     e->step_no++;
     e->busy_s += (double)(t1 - t0) / 1e9;

@@ -305,6 +305,7 @@ static int llm_subsys_init(void)
         state = NULL;
     o.model = model;
     o.state_dir = state;
+    o.backend = kern_config_str("llm.backend", "cpu");
     o.threads = (int)kern_config_int("llm.threads", 0);
     o.kv_bytes = (size_t)kern_config_int("llm.kv_mib", 256) << 20;
     o.block_tokens = (int)kern_config_int("llm.block_tokens", 16);

@@ -42,6 +42,7 @@ bool llm_service_available(void);
 typedef struct llm_service_opts {
     const char *model;          /* GGUF path; NULL or "none" = run without a model */
     const char *state_dir;      /* folder for snapshots and contexts (created) */
+    const char *backend;        /* forward backend by name (llm_backend_find), NULL = "cpu" */
     int threads;                /* forward threads, 0 = cores */
     size_t kv_bytes;            /* KV cache arena (default 256 MiB) */
     int block_tokens;           /* KV block size (default 16) */
@@ -290,8 +291,9 @@ typedef struct llm_ctx_stats {
 void llm_ctx_get_stats(const llm_ctx *c, llm_ctx_stats *st);
 
 /* ---- backends ------------------------------------------------------------
- * The forward runs on a backend; "cpu" is always there, "cuda" is a stub
- * whose init returns AIOS_ENOTSUP unless built with CUDA. */
+ * The forward runs on a backend, chosen by name (config key llm.backend);
+ * "cpu" is always there.  A device backend (CUDA, in .cu files) adds a row
+ * to the table in llmcore/backend.c with the same four entry points. */
 typedef struct llm_backend {
     const char *name;
     int (*init)(void);
@@ -303,5 +305,8 @@ typedef struct llm_backend {
 
 /* The backend called name, or NULL. */
 const llm_backend *llm_backend_find(const char *name);
+/* The names of this build's backends, ", "-separated, into buf.  0 or
+ * AIOS_ERANGE. */
+int llm_backend_names(char *buf, size_t len);
 
 #endif /* AIOS_LLM_H */

@@ -287,6 +287,15 @@ def test_corrupt_model_keeps_the_daemon_up(aiosd_factory, tmp_path, damage):
     assert "running without an LLM" in d.log()
 
 
+def test_unknown_backend_is_named_and_the_daemon_runs_on(aiosd_factory):
+    d = aiosd_factory(model=require_model(), extra=["--set", "llm.backend=tpu"])
+    with d.client() as k:
+        assert k.call("sys.ping") == {}
+        m = k.call("llm.models")
+        assert m["available"] is False
+        assert "no backend 'tpu'" in m["reason"] and "cpu" in m["reason"], m["reason"]
+
+
 def test_default_model_is_found_in_the_data_folder(aiosd_factory, tmp_path):
     """No `model` key: the default model in <data>/models is loaded."""
     require_model()
