@@ -209,3 +209,29 @@ llm_gen_io gf_logits_io(gf_logits *lg)
     llm_gen_io io = {.ud = lg, .logits = lg_logits, .feed = lg_feed};
     return io;
 }
+
+static llm_model *model_once;
+static llm_text *text_once;
+
+static void load_model_once(void)
+{
+    char err[256];
+
+    if (model_once)
+        return;
+    cr_assert_eq(llm_model_load(gf_model_path(), NULL, &model_once, err, sizeof(err)), 0, "%s: %s",
+                 gf_model_path(), err);
+    cr_assert_eq(llm_text_new(model_once, &text_once, err, sizeof(err)), 0, "%s", err);
+}
+
+llm_model *gf_model(void)
+{
+    load_model_once();
+    return model_once;
+}
+
+llm_text *gf_text(void)
+{
+    load_model_once();
+    return text_once;
+}

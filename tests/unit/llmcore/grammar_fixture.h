@@ -13,6 +13,7 @@
 
 #include "llmcore/gen.h"
 #include "llmcore/grammar.h"
+#include "llmcore/service_text.h"
 #include "llmcore/vocab_bytes.h"
 
 #define GF_N_SCHEMAS 10
@@ -27,6 +28,10 @@ const char *gf_model_path(void);
 /* The default model's vocabulary (loaded once per test process). */
 const llm_vocab_bytes *gf_vb(void);
 const llm_gvocab *gf_vocab(void);
+/* The default model and its service text path, loaded once per test
+ * process (asserts on failure). */
+llm_model *gf_model(void);
+llm_text *gf_text(void);
 
 /* Parse a schema text (asserts on failure). */
 json_t *gf_json(const char *text);

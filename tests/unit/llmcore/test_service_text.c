@@ -18,12 +18,8 @@ static llm_text *g_text;
 
 static void load(void)
 {
-    char err[256];
-
-    if (g_model)
-        return;
-    cr_assert_eq(llm_model_load(gf_model_path(), NULL, &g_model, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(llm_text_new(g_model, &g_text, err, sizeof(err)), 0, "%s", err);
+    g_model = gf_model();
+    g_text = gf_text();
 }
 
 static void toks(const char *json, bool agp, bool cont, int32_t **ids, int *n)
