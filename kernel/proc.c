@@ -1,8 +1,8 @@
 /*
  * proc.c - the process table: agents are processes.
  *
- * A process is either a child that aiosd started (proc.spawn: uv_spawn in a
- * new session, stdout/stderr captured into bounded per-stream logs, a pidfd
+ * A process is either a child that aiosd started (proc.spawn: aios_spawn,
+ * no fork, in a new session, stdout/stderr captured into bounded per-stream logs, a pidfd
  * for race-free signals) or an attached agent - a program that connected by
  * itself and named itself in sys.hello.  Each has an id, a parent, an
  * owner uid, a state, a priority, capabilities (the syscall families it may
@@ -12,6 +12,7 @@
  * which other threads call under table_lock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 
 #include "aios/error.h"
 #include "aios/log.h"
+#include "aios/spawn.h"
 #include "aios/util.h"
 #include "kernel/kern_int.h"
 #include "kernel/kern_proc.h"
@@ -65,7 +67,7 @@ typedef struct proc {
     uint64_t attached_conn;
     pid_t pid;
     int pidfd;
-    uv_process_t handle;
+    uv_poll_t exit_poll;    /* the pidfd, readable once the child has ended */
     uv_pipe_t pipes[2];
     int open_handles;       /* process + pipes not yet closed */
     bool exited;            /* exit status known */
@@ -354,10 +356,16 @@ static void on_handle_closed(uv_handle_t *h)
     finalize(p);
 }
 
-static void on_child_exit(uv_process_t *h, int64_t status, int sig)
+static void on_child_exit(uv_poll_t *h, int status_, int events)
 {
     proc *p = h->data;
+    int status = 0, sig = 0;
 
+    (void)status_;
+    (void)events;
+    if (aios_spawn_reap(p->pidfd, &status, &sig) == 0)
+        return;   /* not yet (or a spurious wake-up) */
+    uv_poll_stop(h);
     p->exited = true;
     p->exit_status = status;
     p->term_signal = sig;
@@ -472,8 +480,9 @@ int kern__proc_spawn(kern_call *c, json_t *params, json_t **result)
     const char *cwd = json_string_value(json_object_get(params, "cwd"));
     const char *name = json_string_value(json_object_get(params, "name"));
     kern_conn *conn = kern__conn_find(who->conn_id);
-    uv_process_options_t opt = {0};
-    uv_stdio_container_t stdio[3];
+    aios_spawn_opts opt = {0};
+    int pfd[2][2] = {{-1, -1}, {-1, -1}}, child_fds[3], spawn_errno = 0;
+    pid_t pid = -1;
     char **args = NULL, **envp = NULL, home[1024];
     size_t nargs = json_array_size(argv), nenv = 0, i;
     const char *key;
@@ -539,32 +548,40 @@ int kern__proc_spawn(kern_call *c, json_t *params, json_t **result)
         uv_pipe_init(kern__st.loop, &p->pipes[s], 0);
         p->pipes[s].data = p;
     }
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&p->pipes[S_OUT];
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&p->pipes[S_ERR];
+    for (int s = 0; s < 2; s++)
+        if (pipe2(pfd[s], O_CLOEXEC) < 0) {
+            spawn_errno = errno;
+            goto spawn_failed;
+        }
+    child_fds[0] = -1;                 /* stdin: /dev/null */
+    child_fds[1] = pfd[S_OUT][1];
+    child_fds[2] = pfd[S_ERR][1];
     opt.file = args[0];
-    opt.args = args;
-    opt.env = envp;
+    opt.argv = args;
+    opt.envp = envp;
     opt.cwd = cwd;
-    opt.stdio = stdio;
-    opt.stdio_count = 3;
-    opt.exit_cb = on_child_exit;
-    opt.flags = UV_PROCESS_DETACHED;
+    opt.fds = child_fds;
+    opt.n_fds = 3;
+    opt.setsid = true;
     if (kern__st.uid == 0 && who->uid != 0) {
-        opt.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+        opt.set_ids = true;
         opt.uid = who->uid;
         opt.gid = who->gid;
     }
-    p->handle.data = p;
-    rc = uv_spawn(kern__st.loop, &p->handle, &opt);
+    rc = aios_spawn(&opt, &pid, &p->pidfd, &spawn_errno);
+    for (int s = 0; s < 2; s++) {
+        close(pfd[s][1]);
+        pfd[s][1] = -1;
+    }
     if (rc < 0) {
-        int err = -rc;
+    spawn_failed:
+        for (int s = 0; s < 2; s++)
+            for (int e = 0; e < 2; e++)
+                if (pfd[s][e] >= 0)
+                    close(pfd[s][e]);
         p->open_handles = 2;   /* freed only after both close callbacks ran */
         for (int s = 0; s < 2; s++)
             uv_close((uv_handle_t *)&p->pipes[s], on_handle_closed);
-        /* uv_spawn closes nothing else on failure; the handle was never started */
         pthread_mutex_lock(&table_lock);
         p->state = P_EXITED;
         pthread_mutex_unlock(&table_lock);
@@ -573,16 +590,20 @@ int kern__proc_spawn(kern_call *c, json_t *params, json_t **result)
         p->exit_status = 127;
         p->t_end_ns = kern__now_ns();
         p->ended_at = aios_wall_time();
-        rc = kern_call_set_error(c, aios_from_errno(err), "argv", "cannot run '%s': %s", args[0],
-                                 strerror(err));
+        rc = kern_call_set_error(c, aios_from_errno(spawn_errno ? spawn_errno : EINVAL), "argv",
+                                 "cannot run '%s': %s", args[0], strerror(spawn_errno ? spawn_errno : EINVAL));
         goto out;
     }
-    p->pid = p->handle.pid;
-    p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+    p->pid = pid;
+    for (int s = 0; s < 2; s++)
+        uv_pipe_open(&p->pipes[s], pfd[s][0]);
+    uv_poll_init(kern__st.loop, &p->exit_poll, p->pidfd);
+    p->exit_poll.data = p;
+    uv_poll_start(&p->exit_poll, UV_READABLE, on_child_exit);
     p->open_handles = 3;
     for (int s = 0; s < 2; s++)
         uv_read_start((uv_stream_t *)&p->pipes[s], on_pipe_alloc, on_pipe_read);
-    uv_unref((uv_handle_t *)&p->handle);
+    uv_unref((uv_handle_t *)&p->exit_poll);
     AIOS_LOG(AIOS_LOG_INFO, "proc", "process %lld '%s' started (pid %d, uid %u)", (long long)p->id, p->name,
              (int)p->pid, (unsigned)who->uid);
     *result = json_pack("{s:I,s:s,s:i}", "id", (json_int_t)p->id, "name", p->name, "pid", (int)p->pid);

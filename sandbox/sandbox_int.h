@@ -32,7 +32,9 @@ typedef struct sbx_stream {
 struct sbx_run {
     sbx_ctx *ctx;
     struct sbx_run *next, *prev;   /* ctx->runs or ctx->pool */
-    uv_process_t proc;
+    pid_t exec_pid;                /* aios-exec */
+    int exec_pidfd;                /* its pidfd (aios_spawn), -1 once closed */
+    uv_poll_t exit_poll;           /* exec_pidfd: readable when aios-exec ended */
     sbx_stream out, err, status;
     uv_pipe_t in;                  /* the tool's stdin (write end) */
     uv_pipe_t pol;                 /* aios-exec's policy pipe (write end) */

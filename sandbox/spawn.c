@@ -6,7 +6,8 @@
  * Each run owns five pipes (created here with O_CLOEXEC, so no other
  * thread's children inherit them): the tool's stdin, stdout and stderr,
  * aios-exec's policy pipe (fd 3) and its status pipe (fd 4).  aios-exec is
- * started with uv_spawn and an empty environment.  The status pipe carries
+ * started with aios_spawn (no fork) and an empty environment; its pidfd
+ * tells when it ended.  The status pipe carries
  * JSON lines (see sandbox/exec/main.c); the run ends when aios-exec reported
  * the exit and both output pipes are at EOF (or capped), or when aios-exec
  * itself ended.  The tree is killed through init's pidfd (the pid namespace
@@ -28,6 +29,7 @@
 
 #include "aios/error.h"
 #include "aios/log.h"
+#include "aios/spawn.h"
 #include "sandbox/sandbox_int.h"
 
 #define KILL_GRACE_MS 2000
@@ -182,6 +184,8 @@ static void maybe_free(struct sbx_run *r)
         list_unlink(&ctx->runs, r);
     if (r->pidfd >= 0)
         close(r->pidfd);
+    if (r->exec_pidfd >= 0)
+        close(r->exec_pidfd);
     free(r->out.buf);
     free(r->err.buf);
     free(r->status.buf);
@@ -324,7 +328,7 @@ static void on_timer(uv_timer_t *t)
         r->res.timed_out = true;
         sbx__kill_tree(r);
     } else {
-        uv_process_kill(&r->proc, SIGKILL);
+        syscall(SYS_pidfd_send_signal, r->exec_pidfd, SIGKILL, NULL, 0);
     }
 }
 
@@ -335,7 +339,7 @@ void sbx__kill_tree(struct sbx_run *r)
     if (r->pidfd >= 0)
         syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0);
     if (!r->proc_exited && !r->killing) {
-        uv_process_kill(&r->proc, SIGTERM);
+        syscall(SYS_pidfd_send_signal, r->exec_pidfd, SIGTERM, NULL, 0);
         if (r->timer_open) {
             uv_timer_stop(&r->timer);
             uv_timer_start(&r->timer, on_timer, KILL_GRACE_MS, 0);
@@ -383,7 +387,7 @@ static void open_pidfd(struct sbx_run *r, int pid)
         fclose(f);
     buf[n > 0 ? n : 0] = '\0';
     close_paren = strrchr(buf, ')');
-    if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == r->proc.pid)
+    if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == r->exec_pid)
         r->pidfd = fd;
     else
         close(fd);
@@ -576,10 +580,16 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
 
 /* ---- exit ---------------------------------------------------------------- */
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+static void on_exit_cb(uv_poll_t *p, int status_, int events)
 {
     struct sbx_run *r = p->data;
+    int status = 0, sig = 0;
 
+    (void)status_;
+    (void)events;
+    if (aios_spawn_reap(r->exec_pidfd, &status, &sig) == 0)
+        return;   /* not ended yet */
+    uv_poll_stop(p);
     /* the exit event may still sit unread in the status pipe: whether the
      * run ended without a report is decided once that pipe is at EOF */
     r->proc_exited = true;
@@ -682,8 +692,8 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
     static const char *const fd_args[] = {"--policy-fd", "3", "--status-fd", "4"};
     struct sbx_run *r;
     int fds[5][2], nfd = 0, rc;
-    uv_process_options_t opts;
-    uv_stdio_container_t stdio[5];
+    aios_spawn_opts opts;
+    int child_fds[5], child_errno = 0;
     char *args[8];
     char *env[] = {NULL};
     json_t *j;
@@ -698,7 +708,8 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
     r->uid_slot = -1;
     r->warm = warm;
     r->t_start = sbx__now_ms();
-    r->proc.data = r;
+    r->exec_pidfd = -1;
+    r->exit_poll.data = r;
     r->out.cap = p->limits.stdout_cap;
     r->err.cap = p->limits.stderr_cap;
     r->status.cap = SBX_STATUS_MAX;
@@ -717,17 +728,11 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
         }
     }
     /* child ends: 0 in read, 1 out write, 2 err write, 3 policy read, 4 status write */
-    memset(stdio, 0, sizeof(stdio));
-    stdio[0].flags = UV_INHERIT_FD;
-    stdio[0].data.fd = fds[0][0];
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = fds[1][1];
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = fds[2][1];
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = fds[3][0];
-    stdio[4].flags = UV_INHERIT_FD;
-    stdio[4].data.fd = fds[4][1];
+    child_fds[0] = fds[0][0];
+    child_fds[1] = fds[1][1];
+    child_fds[2] = fds[2][1];
+    child_fds[3] = fds[3][0];
+    child_fds[4] = fds[4][1];
     args[na++] = ctx->exec_path;
     for (size_t i = 0; i < 4; i++)
         args[na++] = (char *)fd_args[i];
@@ -737,14 +742,23 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
         args[na++] = (char *)"--timing";
     args[na] = NULL;
     memset(&opts, 0, sizeof(opts));
-    opts.exit_cb = on_exit_cb;
     opts.file = ctx->exec_path;
-    opts.args = args;
-    opts.env = env;
-    opts.stdio_count = 5;
-    opts.stdio = stdio;
-    rc = uv_spawn(ctx->loop, &r->proc, &opts);
-    r->handles++;  /* the process handle is initialised even on failure */
+    opts.argv = args;
+    opts.envp = env;
+    opts.fds = child_fds;
+    opts.n_fds = 5;
+    rc = aios_spawn(&opts, &r->exec_pid, &r->exec_pidfd, &child_errno);
+    if (rc == 0 && uv_poll_init(ctx->loop, &r->exit_poll, r->exec_pidfd) == 0) {
+        r->handles++;
+        uv_poll_start(&r->exit_poll, UV_READABLE, on_exit_cb);
+    } else if (rc == 0) {
+        /* cannot watch it: stop it (it has not read its policy yet) */
+        syscall(SYS_pidfd_send_signal, r->exec_pidfd, SIGKILL, NULL, 0);
+        while (aios_spawn_reap(r->exec_pidfd, &(int){0}, &(int){0}) == 0)
+            usleep(1000);
+        child_errno = ENOMEM;
+        rc = AIOS_ENOMEM;
+    }
     /* our copies of the child's ends */
     close(fds[0][0]);
     close(fds[1][1]);
@@ -753,7 +767,7 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
     close(fds[4][1]);
     if (rc < 0) {
         aios_log(AIOS_LOG_ERROR, "sandbox", "cannot start '%s': %s", ctx->exec_path,
-                 uv_strerror(rc));
+                 strerror(child_errno ? child_errno : EINVAL));
         close(fds[0][1]);
         close(fds[1][0]);
         close(fds[2][0]);
@@ -762,8 +776,12 @@ int sbx__start(sbx_ctx *ctx, const sbx_policy *p, bool warm, struct sbx_run **ou
         r->proc_exited = true;
         r->done = true;
         free_uid(r);
-        uv_close((uv_handle_t *)&r->proc, on_close);
         list_push(&ctx->runs, r);
+        /* freed from the loop, never from inside this call (a pool refill
+         * would start another run from here) */
+        uv_timer_init(ctx->loop, &r->timer);
+        r->handles++;
+        uv_close((uv_handle_t *)&r->timer, on_close);
         return AIOS_EUNAVAIL;
     }
     ctx->n_runs++;
