@@ -5,7 +5,8 @@
  * fixed when the sandbox is built: binds, network, work and tmp sizes,
  * whether a cgroup is used, required layers, ids) takes one, so only the
  * tool's own confinement, exec and exit remain on its path; a replacement
- * is started at once.  Each warm sandbox serves exactly one call.
+ * is started when that call's run ends (at once when none is left ready).
+ * Each warm sandbox serves exactly one call.
  *
  * The pool keeps the shape of the most recent call (or the one given to
  * sbx_ctx_prewarm); cfg.pool_size sandboxes of it are kept ready.
@@ -90,7 +91,12 @@ void sbx__pool_note(sbx_ctx *ctx, const sbx_policy *p, const char *shape)
     if (!ctx->cfg.pool_size || ctx->closing)
         return;
     if (ctx->pool_shape && strcmp(ctx->pool_shape, shape) == 0) {
-        sbx__pool_refill(ctx);
+        /* While a warm sandbox is still ready, the replacement waits until
+         * this call's run is freed (maybe_free refills): building one costs
+         * several ms of CPU and would compete with the call for the cores.
+         * An empty pool is refilled at once. */
+        if (ctx->pool_n == 0)
+            sbx__pool_refill(ctx);
         return;
     }
     pool_drain(ctx);

@@ -185,6 +185,7 @@ static int tools_init(void)
     sc.pool_size = (unsigned)kern_config_int("sandbox.pool", 2);
     sc.uid_base = (uid_t)kern_config_int("sandbox.uid_base", 0x50000);
     sc.uid_count = (unsigned)kern_config_int("sandbox.uid_count", 1024);
+    sc.timing = kern_config_bool("sandbox.timing", false);
     rc = sbx_ctx_new(kern_loop(), &sc, &g_sbx);
     if (rc < 0) {
         /* built-ins still work; sandboxed tools answer EUNAVAIL */

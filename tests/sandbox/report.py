@@ -153,7 +153,8 @@ def main(argv):
       "same shape (binds, network, sizes, cgroup limits, requirements, ids) takes one: only "
       "its rlimits, environment, working directory and the exec remain, and rlimits are "
       "therefore applied after seccomp in warm sandboxes (still before any tool code runs). "
-      "Each warm sandbox serves one call; a replacement is started at once. The exit is "
+      "Each warm sandbox serves one call; its replacement is built when that call ends (at once "
+      "when no warm sandbox is left), so the build does not compete with the call. The exit is "
       "reported by the sandbox's init as soon as it has killed and reaped the tree.")
     w("")
     w("## Tools")
@@ -172,7 +173,8 @@ def main(argv):
     w("")
     w("Configuration keys: `sandbox.exec`, `sandbox.pool`, `sandbox.uid_base`, "
       "`sandbox.uid_count`, `sandbox.require`, `sandbox.cgroup_parent`, `tools.dir`, "
-      "`tools.network`, `tools.wall_ms`, `tools.stdout_cap`, `tools.stderr_cap` "
+      "`tools.network`, `tools.wall_ms`, `tools.stdout_cap`, `tools.stderr_cap`, "
+      "`sandbox.timing` (stage marks in each result's `sandbox.timing`, for profiling) "
       "(see `tools/service.c`).")
     w("")
     w("## This machine")
