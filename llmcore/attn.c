@@ -69,16 +69,18 @@ static float kf32(const void *p, size_t i)
 
 typedef float (*ld_fn)(const void *p, size_t i);
 
+/* The fixed order of attn_simd.inc: even terms and odd terms in two fma
+ * chains, added at the end. */
 static void scores_ref(ld_fn ld, const float *q, size_t qs, int nq, const void *const *kb, int bt, int n, int hd,
                        float scale, float *s, size_t ss)
 {
     for (int i = 0; i < nq; i++)
         for (int j = 0; j < n; j++) {
             const void *k = kb[j / bt];
-            float acc = 0;
+            float a[2] = {0, 0};
             for (int d = 0; d < hd; d++)
-                acc = fmaf(q[(size_t)i * qs + (size_t)d], ld(k, (size_t)d * (size_t)bt + (size_t)(j % bt)), acc);
-            s[(size_t)i * ss + (size_t)j] = acc * scale;
+                a[d & 1] = fmaf(q[(size_t)i * qs + (size_t)d], ld(k, (size_t)d * (size_t)bt + (size_t)(j % bt)), a[d & 1]);
+            s[(size_t)i * ss + (size_t)j] = (a[0] + a[1]) * scale;
         }
 }
 
@@ -87,11 +89,11 @@ static void av_ref(ld_fn ld, const float *p, size_t ps, int nq, const void *cons
 {
     for (int i = 0; i < nq; i++)
         for (int d = 0; d < hd; d++) {
-            float acc = 0;
+            float a[2] = {0, 0};
             for (int j = 0; j < n; j++)
-                acc = fmaf(p[(size_t)i * ps + (size_t)j], ld(vb[j / bt], (size_t)(j % bt) * (size_t)vstride + (size_t)d),
-                           acc);
-            o[(size_t)i * os + (size_t)d] = acc;
+                a[j & 1] = fmaf(p[(size_t)i * ps + (size_t)j],
+                                ld(vb[j / bt], (size_t)(j % bt) * (size_t)vstride + (size_t)d), a[j & 1]);
+            o[(size_t)i * os + (size_t)d] = a[0] + a[1];
         }
 }
 

@@ -8,6 +8,10 @@
  *   llmbench MODEL -g "1,2,3" [-n N]      greedy continuation of token ids
  *   llmbench MODEL -f IN OUT [-k K]        teacher-forced top-k, the format of
  *                                          tests/reference/llm/llama_ref.c
+ *   llmbench MODEL -B ROWS [-c CTX] [-n N]  batched decode: ROWS sequences, each
+ *                                          prefilled with CTX tokens, then N
+ *                                          steps of one token per sequence (what
+ *                                          the engine runs for concurrent agents)
  *
  * One warm-up round, then the mean of REPS rounds, like llama-bench.
  * Prints "pp<N> t=<T> <tok/s>", "tg<N> t=<T> <tok/s>", the resident memory
@@ -117,6 +121,49 @@ static int forced(llm_ctx *c, llm_kv *kv, int nv, const char *in_path, const cha
     return 0;
 }
 
+/* ROWS sequences of CTX tokens, then n_gen steps of ROWS decode tokens. */
+static int batched_decode(llm_ctx *c, llm_kv *kv, int nv, int rows, int ctx_len, int n_gen, int n_threads)
+{
+    int32_t *seq = malloc(sizeof(int32_t) * (size_t)rows), *tok = malloc(sizeof(int32_t) * 4096);
+    int32_t *sv = malloc(sizeof(int32_t) * 4096), *pv = malloc(sizeof(int32_t) * 4096);
+    float *lg = malloc(sizeof(float) * (size_t)nv * (size_t)rows);
+    uint8_t *want = calloc(512, 1);
+    double t0, t1;
+
+    if (!seq || !tok || !sv || !pv || !lg || !want)
+        return -1;
+    for (int r = 0; r < rows; r++) {
+        llm_kv_seq_new(kv, &seq[r]);
+        for (int at = 0; at < ctx_len; at += 512) {
+            int n = ctx_len - at < 512 ? ctx_len - at : 512;
+            for (int i = 0; i < n; i++)
+                tok[i] = (int32_t)(((unsigned)(at + i) * 7919u + 13u * (unsigned)r) % (unsigned)nv), sv[i] = seq[r],
+                pv[i] = at + i;
+            llm_batch b = {n, tok, sv, pv, want};   /* no logits while prefilling */
+            if (llm_forward(c, &b, lg) < 0)
+                return -1;
+        }
+    }
+    t0 = now();
+    for (int g = 0; g < n_gen; g++) {
+        for (int r = 0; r < rows; r++)
+            tok[r] = (int32_t)(((unsigned)g * 31u + (unsigned)r) % (unsigned)nv), sv[r] = seq[r], pv[r] = ctx_len + g;
+        llm_batch d = {rows, tok, sv, pv, NULL};
+        if (llm_forward(c, &d, lg) < 0)
+            return -1;
+    }
+    t1 = now();
+    printf("tgB%d c=%d t=%d %.2f tok/s, %.2f ms per step\n", rows, ctx_len, n_threads,
+           rows * n_gen / (t1 - t0), (t1 - t0) * 1e3 / n_gen);
+    free(seq);
+    free(tok);
+    free(sv);
+    free(pv);
+    free(lg);
+    free(want);
+    return 0;
+}
+
 static int argmax(const float *x, int n)
 {
     int b = 0;
@@ -129,7 +176,7 @@ static int argmax(const float *x, int n)
 int main(int argc, char **argv)
 {
     const char *path, *greedy = NULL, *f_in = NULL, *f_out = NULL;
-    int n_threads = 1, n_prompt = 512, n_gen = 128, reps = 3, topk = 5;
+    int n_threads = 1, n_prompt = 512, n_gen = 128, reps = 3, topk = 5, rows = 0, ctx_len = 300;
     llm_model *m;
     llm_kv *kv;
     llm_ctx *c;
@@ -160,6 +207,10 @@ int main(int argc, char **argv)
             greedy = argv[i + 1];
         else if (!strcmp(argv[i], "-k"))
             topk = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-B"))
+            rows = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-c"))
+            ctx_len = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-f") && i + 2 < argc) {
             f_in = argv[i + 1];
             f_out = argv[i + 2];
@@ -175,6 +226,11 @@ int main(int argc, char **argv)
     info = llm_model_get_info(m);
     if (f_in)
         n_prompt = 4096, kv_budget = 256u << 20;
+    if (rows > 0) {
+        if (rows > 256 || ctx_len < 1 || ctx_len > 4000)
+            return 2;
+        kv_budget = (size_t)512 << 20;
+    }
     if (llm_kv_new(m, kv_budget, 16, LLM_KV_F16, &kv) < 0 ||
         llm_ctx_new(m, kv, n_threads, n_prompt > 512 ? n_prompt : 512, &c) < 0) {
         fprintf(stderr, "llmbench: cannot make the context\n");
@@ -183,6 +239,8 @@ int main(int argc, char **argv)
     printf("rss_load_mib %.1f\nkv_budget_mib %.1f\n", status_kib("VmRSS") / 1024.0, kv_budget / 1048576.0);
     if (f_in)
         return forced(c, kv, info->n_vocab, f_in, f_out, topk) < 0;
+    if (rows > 0)
+        return batched_decode(c, kv, info->n_vocab, rows, ctx_len, n_gen, n_threads) < 0;
     logits = malloc(sizeof(float) * (size_t)info->n_vocab * 2);
     toks = malloc(sizeof(int32_t) * 4096);
     seqs = calloc(4096, sizeof(int32_t));
