@@ -237,6 +237,51 @@ static char *read_line(const char *prompt, bool tty)
     return line;
 }
 
+/* One turn: send line (with the history, or only it when a context keeps
+ * the rest), print the reply as it streams.  CTL_OK, CTL_EINTR when Ctrl-C
+ * stopped it, or another CTL_* code; the history gets the turn only when
+ * it completed. */
+static int chat_turn(ctl_ctx *x, const gen_args *a, json_t *history, bool use_ctx, bool tty, const char *line)
+{
+    json_t *params, *res = NULL;
+    gen_state s = {.x = x};
+    int rc;
+
+    json_array_append_new(history, json_pack("{s:s,s:s}", "role", "user", "content", line));
+    params = json_copy(a->params);
+    if (use_ctx) {
+        /* only the new message: the context holds the rest */
+        json_t *last = json_array();
+        if (json_array_size(history) == 2 && a->system)
+            json_array_append(last, json_array_get(history, 0));
+        json_array_append(last, json_array_get(history, json_array_size(history) - 1));
+        json_object_set_new(params, "messages", last);
+    } else {
+        json_object_set(params, "messages", history);
+    }
+    json_object_set_new(params, "stream", json_true());
+    if (tty && !x->json)
+        fputs("model> ", stdout);
+    rc = ctl_call_stream(x, "llm.chat", params, on_text, &s, &res);
+    json_decref(params);
+    if (!x->json)
+        fputc('\n', stdout);
+    if (rc != CTL_OK) {
+        /* the reply was cancelled or failed: forget the question */
+        json_array_remove(history, json_array_size(history) - 1);
+        json_decref(res);
+        return rc;
+    }
+    json_array_append_new(history, json_pack("{s:s,s:s}", "role", "assistant", "content",
+                                             jstr(res, "text") ? jstr(res, "text") : ""));
+    if (x->json)
+        ctl_print_json(x, res);
+    else if (a->stats)
+        print_gen_stats(res);
+    json_decref(res);
+    return CTL_OK;
+}
+
 static int cmd_chat(ctl_ctx *x, int argc, char **argv)
 {
     gen_args a = {0};
@@ -255,12 +300,33 @@ static int cmd_chat(ctl_ctx *x, int argc, char **argv)
     use_ctx = json_object_get(a.params, "context") != NULL;
     if (a.system)
         json_array_append_new(history, json_pack("{s:s,s:s}", "role", "system", "content", a.system));
+    if (optind < argc) {
+        /* words after the options: one message, one reply */
+        size_t len = 0;
+        char *msg = NULL;
+        for (int i = optind; i < argc; i++) {
+            size_t l = strlen(argv[i]);
+            char *p = realloc(msg, len + l + 2);
+            if (!p) {
+                free(msg);
+                rc = CTL_EFAIL;
+                goto out;
+            }
+            msg = p;
+            if (len)
+                msg[len++] = ' ';
+            memcpy(msg + len, argv[i], l + 1);
+            len += l;
+        }
+        rc = chat_turn(x, &a, history, use_ctx, false, msg);
+        free(msg);
+        if (rc == CTL_EINTR)
+            ctl_interrupted = 0;
+        goto out;
+    }
     if (tty)
         printf("chat with the model (Ctrl-C stops a reply, Ctrl-D or /exit leaves; /reset starts over)\n");
     while ((line = read_line("you> ", tty)) != NULL) {
-        json_t *params, *res = NULL;
-        gen_state s = {.x = x};
-
         if (!*line) {
             free(line);
             continue;
@@ -277,45 +343,15 @@ static int cmd_chat(ctl_ctx *x, int argc, char **argv)
             printf("(new conversation%s)\n", use_ctx ? "; the saved context continues unless you drop it" : "");
             continue;
         }
-        json_array_append_new(history, json_pack("{s:s,s:s}", "role", "user", "content", line));
+        rc = chat_turn(x, &a, history, use_ctx, tty, line);
         free(line);
-        params = json_copy(a.params);
-        if (use_ctx) {
-            /* only the new message: the context holds the rest */
-            json_t *last = json_array();
-            if (json_array_size(history) == 2 && a.system)
-                json_array_append(last, json_array_get(history, 0));
-            json_array_append(last, json_array_get(history, json_array_size(history) - 1));
-            json_object_set_new(params, "messages", last);
-        } else {
-            json_object_set(params, "messages", history);
-        }
-        json_object_set_new(params, "stream", json_true());
-        if (tty && !x->json)
-            fputs("model> ", stdout);
-        rc = ctl_call_stream(x, "llm.chat", params, on_text, &s, &res);
-        json_decref(params);
-        if (!x->json)
-            fputc('\n', stdout);
         if (rc == CTL_EINTR) {
-            /* the reply was cancelled: forget the question, keep chatting */
+            /* the reply was stopped: keep chatting */
             ctl_interrupted = 0;
-            json_array_remove(history, json_array_size(history) - 1);
             continue;
         }
-        if (rc != CTL_OK) {
-            if (rc == CTL_ENODAEMON)
-                break;
-            json_array_remove(history, json_array_size(history) - 1);
-            continue;
-        }
-        json_array_append_new(history, json_pack("{s:s,s:s}", "role", "assistant", "content",
-                                                 jstr(res, "text") ? jstr(res, "text") : ""));
-        if (x->json)
-            ctl_print_json(x, res);
-        else if (a.stats)
-            print_gen_stats(res);
-        json_decref(res);
+        if (rc == CTL_ENODAEMON)
+            break;
     }
     if (tty)
         putchar('\n');
@@ -575,10 +611,11 @@ static int cmd_ctx(ctl_ctx *x, int argc, char **argv)
     "  --stats              print tokens, first-token time and speed afterwards (stderr)\n"
 
 const ctl_cmd ctl_llm_cmds[] = {
-    {"chat", "[-s SYSTEM] [-n N] [-t T] [--seed N] [--context NAME] [--stats]",
+    {"chat", "[-s SYSTEM] [-n N] [-t T] [--seed N] [--context NAME] [--stats] [MESSAGE...]",
      "talk with the model, replies stream as they come (Ctrl-C stops a reply)", cmd_chat, CTL_COMP_NONE, 0,
      "  -s, --system TEXT    a system message first\n" GEN_DETAILS
-     "  reads one message per line; /reset starts over, /exit or Ctrl-D leaves\n"},
+     "  MESSAGE...           one message, one reply (with --context, a turn of that context)\n"
+     "  without MESSAGE it reads one message per line; /reset starts over, /exit or Ctrl-D leaves\n"},
     {"complete", "[-n N] [-t T] [--seed N] [--stop S] [--context NAME] [--stats] PROMPT... | -",
      "continue a prompt once and print the text as it streams", cmd_complete, CTL_COMP_NONE, 0,
      GEN_DETAILS "  PROMPT - reads the prompt from stdin\n"},

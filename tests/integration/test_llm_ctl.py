@@ -55,6 +55,20 @@ def test_chat_over_stdin_keeps_a_context(ctld):
     assert gone.returncode == 1 and "ENOENT" in gone.stderr
 
 
+def test_chat_with_a_message_answers_once(ctld):
+    r = ctl(ctld, "chat", "-n", "12", "-t", "0", "What", "is", "2+2?", stdin="never read\n")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.strip()]
+    assert len(lines) == 1 and "4" in lines[0], r.stdout
+    # a turn of a saved context: the second one-shot call remembers the first
+    assert ctl(ctld, "chat", "-n", "8", "-t", "0", "--context", "oneshot", "My name is Ada.").returncode == 0
+    r = ctl(ctld, "--json", "chat", "-n", "8", "-t", "0", "--context", "oneshot", "What is my name?")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["usage"]["cached_tokens"] > 0
+    assert ctl(ctld, "ctx", "drop", "oneshot").returncode == 0
+
+
 def test_ctrl_c_cancels_the_generation(ctld):
     p = subprocess.Popen([AIOSCTL, "--socket", ctld.socket, "complete", "-n", "400", "-t", "0", "Count: 1, 2, 3,"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
