@@ -106,7 +106,9 @@ static void not_running(ctl_ctx *x, const aios_error *e)
 /* Print a failed call: a message for people, the error object with --json. */
 static int report(ctl_ctx *x, const char *method, const aios_error *e)
 {
-    int code = ctl_code_for(e->code);
+    /* EUNAVAIL from the daemon itself (no model, no sandbox) is an answer,
+     * not an unreachable daemon */
+    int code = e->remote && e->code == AIOS_EUNAVAIL ? CTL_EFAIL : ctl_code_for(e->code);
 
     if (e->code == AIOS_ECANCELED && ctl_interrupted)
         code = CTL_EINTR;

@@ -303,6 +303,45 @@ def test_commands_from_a_pipe(daemon):
     assert r.returncode == EFAIL
 
 
+def test_fs_files_versions_and_search(daemon, tmp_path):
+    r = run(daemon, "fs", "put", "~/notes/deploy.md", input="# Notes\n\nThe deploy happens on Fridays.\n")
+    assert r.returncode == OK and "deploy.md (version 1)" in r.stdout, r.stderr
+    assert run(daemon, "fs", "put", "~/notes/x.txt", input="line1\nline2\n").returncode == OK
+    assert run(daemon, "fs", "put", "~/notes/x.txt", input="line1\nline2 changed\n").returncode == OK
+    ls = run(daemon, "fs", "ls", "~/notes")
+    assert ls.returncode == OK
+    assert ls.stdout.splitlines()[0].split() == ["NAME", "TYPE", "SIZE", "VERSION", "MODIFIED", "OWNER"]
+    assert re.search(r"^x\.txt\s+file\s+20 B\s+2\s", ls.stdout, re.M), ls.stdout
+    assert run(daemon, "fs", "cat", "~/notes/x.txt", "1").stdout == "line1\nline2\n"
+    diff = run(daemon, "fs", "diff", "~/notes/x.txt").stdout
+    assert "-line2\n+line2 changed" in diff
+    hist = run(daemon, "fs", "history", "~/notes/x.txt").stdout
+    assert "create" in hist and "write" in hist
+    rb = run(daemon, "fs", "rollback", "~/notes/x.txt", "1")
+    assert rb.returncode == OK and "version 3" in rb.stdout
+    assert run(daemon, "fs", "cat", "~/notes/x.txt").stdout == "line1\nline2\n"
+    found = run(daemon, "fs", "search", "-m", "keyword", "deploy", "friday")
+    assert found.returncode == OK and "/notes/deploy.md" in found.stdout
+    # bytes survive the round trip
+    blob = bytes(range(256)) * 3
+    (tmp_path / "b.bin").write_bytes(blob)
+    assert run(daemon, "fs", "put", "~/b.bin", str(tmp_path / "b.bin")).returncode == OK
+    raw = subprocess.run([AIOSCTL, "fs", "cat", "~/b.bin"], capture_output=True, env=ctl_env(daemon), timeout=20)
+    assert raw.returncode == OK and raw.stdout == blob
+    assert run(daemon, "fs", "mv", "~/notes/x.txt", "~/notes/y.txt").returncode == OK
+    assert "trash" in run(daemon, "fs", "rm", "~/notes/y.txt").stdout
+    assert run(daemon, "fs", "cat", "~/notes/y.txt").returncode == EFAIL
+    assert run(daemon, "fs", "mkdir", "~/a/b").stdout.strip().endswith("/a/b/")
+    # without a model: the daemon answers "unavailable" (an error, not a missing daemon)
+    s = run(daemon, "fs", "summarize", "~/notes/deploy.md")
+    assert s.returncode == EFAIL and "EUNAVAIL" in s.stderr
+    assert run(daemon, "fs", "nope").returncode == EUSAGE
+    assert run(daemon, "fs", "cat").returncode == EUSAGE
+    assert run(daemon, "fs", "cat", "~/notes/deploy.md", "zero").returncode == EUSAGE
+    j = jrun(daemon, "fs", "ls")
+    assert {e["name"] for e in j["entries"]} >= {"notes", "b.bin", "a"}
+
+
 def test_shutdown_then_not_running(daemon):
     r = run(daemon, "shutdown")
     assert r.returncode == OK and "shutting down" in r.stdout
