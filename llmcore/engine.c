@@ -565,6 +565,7 @@ int llm_engine_submit(llm_engine *e, llm_req_kind kind, const json_t *params, co
     req_handle *h = calloc(1, sizeof(*h));
     const char *ctx = json_string_value(json_object_get(params, "context"));
     char msg[400];
+    uint64_t new_id;
     int rc;
 
     memset(err, 0, sizeof(*err));
@@ -636,7 +637,7 @@ int llm_engine_submit(llm_engine *e, llm_req_kind kind, const json_t *params, co
         rc = AIOS_EUNAVAIL;
         goto out_fail;
     }
-    r->it.id = h->id = ++e->next_id;
+    r->it.id = h->id = new_id = ++e->next_id;
     snprintf(h->principal, sizeof(h->principal), "%s", r->principal);
     atomic_init(&h->cancel, false);
     h->next = e->handles;
@@ -649,8 +650,9 @@ int llm_engine_submit(llm_engine *e, llm_req_kind kind, const json_t *params, co
     e->in_tail = r;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
+    /* r belongs to the engine thread now (it may already have ended) */
     if (id)
-        *id = r->it.id;
+        *id = new_id;
     return 0;
 out_fail:
     if (!err->msg[0])

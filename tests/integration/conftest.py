@@ -26,6 +26,9 @@ sys.path.insert(0, os.path.join(ROOT, "sdk", "python"))
 import aios  # noqa: E402
 
 BUILD = os.environ.get("AIOS_BUILD", os.path.join(ROOT, "build"))
+# with the sanitizer build (make asan): known leaks of system libraries only
+os.environ.setdefault("LSAN_OPTIONS", "suppressions=%s:print_suppressions=0" %
+                      os.path.join(ROOT, "tests", "lsan.supp"))
 AIOSD = os.path.join(BUILD, "aiosd")
 MODEL = os.environ.get("AIOS_TEST_MODEL") or os.path.expanduser(
     "~/.local/share/aios/models/SmolLM2-135M-Instruct.Q4_1.gguf")
