@@ -152,9 +152,12 @@ int aios_call_stream(aios_client *c, const char *method, json_t *params, aios_st
 
 /*
  * Asynchronous call: send the request and return at once with its id in
- * *call_id (may be NULL).  stream_cb (may be NULL) gets its notifications,
- * done_cb (may be NULL) its final answer.  Returns 0, or a negative code
- * (AIOS_ECLOSED, AIOS_EINVAL, AIOS_ENOMEM) in which case no callback runs.
+ * *call_id (may be NULL).  *call_id is written before the request is sent,
+ * so a callback that runs on the reader thread before this returns already
+ * sees it.  stream_cb (may be NULL) gets its notifications, done_cb (may be
+ * NULL) its final answer.  Returns 0, or a negative code (AIOS_ECLOSED,
+ * AIOS_EINVAL, AIOS_ENOMEM; *call_id is then 0) in which case no callback
+ * runs.
  */
 int aios_call_async(aios_client *c, const char *method, json_t *params, aios_stream_cb stream_cb,
                     aios_done_cb done_cb, void *arg, uint64_t *call_id);

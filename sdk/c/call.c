@@ -518,12 +518,14 @@ int aios_call_async(aios_client *c, const char *method, json_t *params, aios_str
     p->stream_cb = stream_cb;
     p->done_cb = done_cb;
     p->arg = arg;
-    if ((rc = start_call(c, p, method, params, &id, NULL)) < 0) {
+    /* the caller's id is set before the request leaves (start_call writes
+     * it first): a reader thread may run done_cb before we return */
+    if ((rc = start_call(c, p, method, params, call_id ? call_id : &id, NULL)) < 0) {
+        if (call_id)
+            *call_id = 0;
         aios__pcall_free(p);
         return rc;
     }
-    if (call_id)
-        *call_id = id;
     return 0;
 }
 
