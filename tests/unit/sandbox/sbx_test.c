@@ -27,6 +27,7 @@ typedef struct trun {
 } trun;
 
 static void start(trun *t);
+static void on_cancel_timer(uv_timer_t *tm);
 
 static void on_output(void *arg, int fd, const char *data, size_t len)
 {
@@ -34,6 +35,8 @@ static void on_output(void *arg, int fd, const char *data, size_t len)
 
     (void)fd;
     (void)data;
+    if (t->o && t->o->cancel_after_output && t->o->cancel_after_ms > 0 && t->streamed == 0 && len > 0)
+        uv_timer_start(&t->timer, on_cancel_timer, (uint64_t)t->o->cancel_after_ms, 0);
     t->streamed += len;
 }
 
@@ -68,7 +71,7 @@ static void start(trun *t)
         sbx_ctx_close(t->ctx);
         return;
     }
-    if (t->o && t->o->cancel_after_ms > 0)
+    if (t->o && t->o->cancel_after_ms > 0 && !t->o->cancel_after_output)
         uv_timer_start(&t->timer, on_cancel_timer, (uint64_t)t->o->cancel_after_ms, 0);
 }
 

@@ -15,6 +15,7 @@ typedef struct sbx_test_opts {
     const char *stdin_data;
     unsigned pool;          /* warm pool size; waits for a ready sandbox */
     int cancel_after_ms;    /* > 0: sbx_kill after this long */
+    bool cancel_after_output; /* count cancel_after_ms from the tool's first output */
     int runs;               /* how many times (default 1); the last result is returned */
 } sbx_test_opts;
 

@@ -99,7 +99,7 @@ Test(sbx_spawn, timeout_kills_the_whole_tree, .timeout = 30)
 {
     json_t *r = sbx_test_run(
         "{\"argv\":[\"/bin/sh\",\"-c\",\"(setsid sleep 60 &); sleep 60 & sleep 60\"],"
-        "\"limits\":{\"wall_ms\":700}}",
+        "\"limits\":{\"wall_ms\":1500}}",
         NULL, NULL, NULL);
     json_t *sb;
     unsigned host_uid;
@@ -152,8 +152,10 @@ Test(sbx_spawn, drain_counts_everything, .timeout = 30)
 
 Test(sbx_spawn, cancel_kills, .timeout = 30)
 {
-    sbx_test_opts o = {.cancel_after_ms = 300};
-    json_t *r = sbx_test_run("{\"argv\":[\"/bin/sleep\",\"60\"]}", &o, NULL, NULL);
+    /* cancelled once the tool runs (the sandbox may take a while to build
+     * on a loaded machine; a cancel before the tool starts has no signal) */
+    sbx_test_opts o = {.cancel_after_ms = 50, .cancel_after_output = true};
+    json_t *r = sbx_test_run("{\"argv\":[\"/bin/sh\",\"-c\",\"echo up; exec /bin/sleep 60\"]}", &o, NULL, NULL);
 
     cr_assert_not_null(r);
     cr_assert(json_is_true(json_object_get(r, "cancelled")));
