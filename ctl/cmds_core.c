@@ -21,18 +21,6 @@
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static int usage_err(ctl_ctx *x, const char *cmd, const char *fmt, const char *arg)
-{
-    const ctl_cmd *c = ctl_cmd_find(cmd);
-    char msg[256];
-
-    snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
-    ctl_errorf(x, "%s: %s", cmd, msg);
-    if (c)
-        fprintf(stderr, "usage: %s%s %s\n", x->interactive ? "" : "aiosctl ", c->name, c->args);
-    return CTL_EUSAGE;
-}
-
 /* Parse a positive integer id. */
 static bool parse_id(const char *s, long long *out)
 {
@@ -46,11 +34,6 @@ static bool parse_id(const char *s, long long *out)
         return false;
     *out = v;
     return true;
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
 }
 
 static long long jint(const json_t *o, const char *key)
@@ -91,11 +74,11 @@ static int cmd_ps(ctl_ctx *x, int argc, char **argv)
         case 'a': state = "all"; break;
         case 's': state = optarg; break;
         case 'h': return cmd_usage(x, "ps");
-        default: return usage_err(x, "ps", "bad option", NULL);
+        default: return ctl_usage_err(x, "ps", "bad option");
         }
     }
     if (optind < argc)
-        return usage_err(x, "ps", "unexpected argument '%s'", argv[optind]);
+        return ctl_usage_err(x, "ps", "unexpected argument '%s'", argv[optind]);
     params = json_pack("{s:s}", "state", state);
     rc = ctl_call(x, "proc.list", params, &res);
     json_decref(params);
@@ -125,9 +108,9 @@ static int cmd_ps(ctl_ctx *x, int argc, char **argv)
         snprintf(uid, sizeof(uid), "%lld", jint(p, "uid"));
         ctl_fmt_duration(json_number_value(json_object_get(p, "wall_s")), wall, sizeof(wall));
         snprintf(tok, sizeof(tok), "%lld/%lld", jint(tokens, "in"), jint(tokens, "out"));
-        snprintf(st, sizeof(st), "%s%s", jstr(p, "state") ?: "?",
+        snprintf(st, sizeof(st), "%s%s", ctl_jstr(p, "state") ?: "?",
                  json_is_true(json_object_get(p, "attached")) ? "*" : "");
-        ctl_table_add(t, (const char *const[]){id, st, pid, parent, prio, uid, wall, tok, jstr(p, "name")});
+        ctl_table_add(t, (const char *const[]){id, st, pid, parent, prio, uid, wall, tok, ctl_jstr(p, "name")});
     }
     ctl_table_print(t, stdout);
     ctl_table_free(t);
@@ -146,7 +129,7 @@ static int cmd_info(ctl_ctx *x, int argc, char **argv)
     int rc;
 
     if (argc > 1)
-        return strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? usage_err(x, "info", "unexpected argument '%s'", argv[1])
+        return strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? ctl_usage_err(x, "info", "unexpected argument '%s'", argv[1])
                                                                   : cmd_usage(x, "info");
     if ((rc = ctl_call(x, "sys.info", NULL, &res)) != CTL_OK)
         return rc;
@@ -165,17 +148,17 @@ static int cmd_info(ctl_ctx *x, int argc, char **argv)
         off += (size_t)n;
     }
     id = json_object_get(res, "identity");
-    printf("server      %s %s (protocol %lld)\n", jstr(res, "server") ?: "?", jstr(res, "version") ?: "?",
+    printf("server      %s %s (protocol %lld)\n", ctl_jstr(res, "server") ?: "?", ctl_jstr(res, "version") ?: "?",
            jint(res, "protocol"));
     printf("pid         %lld\n", jint(res, "pid"));
-    printf("socket      %s\n", jstr(res, "socket") ?: "?");
-    printf("data        %s\n", jstr(res, "data") ?: "?");
+    printf("socket      %s\n", ctl_jstr(res, "socket") ?: "?");
+    printf("data        %s\n", ctl_jstr(res, "data") ?: "?");
     printf("uptime      %s\n", up);
-    printf("host        %s (linux %s)\n", jstr(res, "host") ?: "?", jstr(res, "kernel") ?: "?");
+    printf("host        %s (linux %s)\n", ctl_jstr(res, "host") ?: "?", ctl_jstr(res, "kernel") ?: "?");
     printf("methods     %lld\n", jint(res, "methods"));
     printf("subsystems  %s\n", line[0] ? line : "none");
     printf("you         uid %lld%s%s%s\n", jint(id, "uid"), json_is_true(json_object_get(id, "admin")) ? " (admin)" : "",
-           jstr(id, "agent") && *jstr(id, "agent") ? ", agent " : "", jstr(id, "agent") ?: "");
+           ctl_jstr(id, "agent") && *ctl_jstr(id, "agent") ? ", agent " : "", ctl_jstr(id, "agent") ?: "");
     json_decref(res);
     return CTL_OK;
 }
@@ -209,7 +192,7 @@ static int cmd_stats(ctl_ctx *x, int argc, char **argv)
     int rc;
 
     if (argc > 1)
-        return strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? usage_err(x, "stats", "unexpected argument '%s'", argv[1])
+        return strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? ctl_usage_err(x, "stats", "unexpected argument '%s'", argv[1])
                                                                   : cmd_usage(x, "stats");
     if ((rc = ctl_call(x, "sys.stats", NULL, &res)) != CTL_OK)
         return rc;
@@ -271,8 +254,8 @@ typedef struct {
 static void on_log_chunk(void *arg, uint64_t id, json_t *chunk)
 {
     stream_state *s = arg;
-    const char *data = jstr(chunk, "data");
-    bool err = jstr(chunk, "stream") && strcmp(jstr(chunk, "stream"), "stderr") == 0;
+    const char *data = ctl_jstr(chunk, "data");
+    bool err = ctl_jstr(chunk, "stream") && strcmp(ctl_jstr(chunk, "stream"), "stderr") == 0;
 
     (void)id;
     if (s->x->json) {
@@ -291,14 +274,14 @@ static void on_log_chunk(void *arg, uint64_t id, json_t *chunk)
 static void on_call_chunk(void *arg, uint64_t id, json_t *chunk)
 {
     stream_state *s = arg;
-    const char *text = jstr(chunk, "text");
+    const char *text = ctl_jstr(chunk, "text");
 
     (void)id;
     if (s->x->json) {
         ctl_print_json(s->x, chunk);
         return;
     }
-    if (!text && jstr(chunk, "data")) {
+    if (!text && ctl_jstr(chunk, "data")) {
         on_log_chunk(arg, id, chunk);
         return;
     }
@@ -333,10 +316,10 @@ static void print_exit(long long id, const json_t *exit)
     if (!json_is_object(exit))
         printf("%lld is still running\n", id);
     else if (json_is_integer(sig))
-        printf("%lld %s by signal %lld (%s) after %s\n", id, jstr(exit, "state") ?: "ended",
+        printf("%lld %s by signal %lld (%s) after %s\n", id, ctl_jstr(exit, "state") ?: "ended",
                (long long)json_integer_value(sig), sigabbrev_np((int)json_integer_value(sig)) ?: "?", wall);
     else
-        printf("%lld %s with status %lld after %s\n", id, jstr(exit, "state") ?: "ended", jint(exit, "status"), wall);
+        printf("%lld %s with status %lld after %s\n", id, ctl_jstr(exit, "state") ?: "ended", jint(exit, "status"), wall);
 }
 
 static int follow_logs(ctl_ctx *x, long long id, const char *which, long long tail)
@@ -379,7 +362,7 @@ static int cmd_spawn(ctl_ctx *x, int argc, char **argv)
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || v < -20 || v > 20) {
-                usage_err(x, "spawn", "--priority needs a number from -20 to 20, got '%s'", optarg);
+                ctl_usage_err(x, "spawn", "--priority needs a number from -20 to 20, got '%s'", optarg);
                 goto out;
             }
             json_object_set_new(params, "priority", json_integer(v));
@@ -389,7 +372,7 @@ static int cmd_spawn(ctl_ctx *x, int argc, char **argv)
         case 'e': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) {
-                usage_err(x, "spawn", "--env needs KEY=VALUE, got '%s'", optarg);
+                ctl_usage_err(x, "spawn", "--env needs KEY=VALUE, got '%s'", optarg);
                 goto out;
             }
             *eq = '\0';
@@ -406,11 +389,11 @@ static int cmd_spawn(ctl_ctx *x, int argc, char **argv)
         }
         case 'f': follow = true; break;
         case 'h': rc = cmd_usage(x, "spawn"); goto out;
-        default: usage_err(x, "spawn", "bad option", NULL); goto out;
+        default: ctl_usage_err(x, "spawn", "bad option"); goto out;
         }
     }
     if (optind >= argc) {
-        usage_err(x, "spawn", "what should run? e.g. spawn -- sleep 10", NULL);
+        ctl_usage_err(x, "spawn", "what should run? e.g. spawn -- sleep 10");
         goto out;
     }
     for (int i = optind; i < argc; i++)
@@ -424,7 +407,7 @@ static int cmd_spawn(ctl_ctx *x, int argc, char **argv)
     if (x->json)
         ctl_print_json(x, res);
     else
-        printf("started %lld '%s' (pid %lld)\n", id, jstr(res, "name") ?: "?", jint(res, "pid"));
+        printf("started %lld '%s' (pid %lld)\n", id, ctl_jstr(res, "name") ?: "?", jint(res, "pid"));
     if (follow)
         rc = follow_logs(x, id, "both", 0);
 out:
@@ -445,11 +428,11 @@ static int cmd_kill(ctl_ctx *x, int argc, char **argv)
         switch (opt) {
         case 's': sig = optarg; break;
         case 'h': return cmd_usage(x, "kill");
-        default: return usage_err(x, "kill", "bad option", NULL);
+        default: return ctl_usage_err(x, "kill", "bad option");
         }
     }
     if (optind >= argc)
-        return usage_err(x, "kill", "which process? give its id (see ps)", NULL);
+        return ctl_usage_err(x, "kill", "which process? give its id (see ps)");
     for (int i = optind; i < argc; i++) {
         long long id;
         json_t *params, *res;
@@ -458,7 +441,7 @@ static int cmd_kill(ctl_ctx *x, int argc, char **argv)
         int rc;
 
         if (!parse_id(argv[i], &id))
-            return usage_err(x, "kill", "'%s' is not a process id", argv[i]);
+            return ctl_usage_err(x, "kill", "'%s' is not a process id", argv[i]);
         num = strtol(sig, &end, 10);
         params = *end ? json_pack("{s:I,s:s}", "id", (json_int_t)id, "signal", sig)
                       : json_pack("{s:I,s:i}", "id", (json_int_t)id, "signal", (int)num);
@@ -490,15 +473,15 @@ static int cmd_wait(ctl_ctx *x, int argc, char **argv)
             char *end;
             timeout = strtoll(optarg, &end, 10);
             if (*end || timeout < 0)
-                return usage_err(x, "wait", "--timeout needs milliseconds, got '%s'", optarg);
+                return ctl_usage_err(x, "wait", "--timeout needs milliseconds, got '%s'", optarg);
             break;
         }
         case 'h': return cmd_usage(x, "wait");
-        default: return usage_err(x, "wait", "bad option", NULL);
+        default: return ctl_usage_err(x, "wait", "bad option");
         }
     }
     if (optind != argc - 1 || !parse_id(argv[optind], &id))
-        return usage_err(x, "wait", "give one process id", NULL);
+        return ctl_usage_err(x, "wait", "give one process id");
     params = json_pack("{s:I}", "id", (json_int_t)id);
     if (timeout >= 0)
         json_object_set_new(params, "timeout_ms", json_integer(timeout));
@@ -535,15 +518,15 @@ static int cmd_logs(ctl_ctx *x, int argc, char **argv)
             char *end;
             tail = strtoll(optarg, &end, 10);
             if (*end || tail < 0)
-                return usage_err(x, "logs", "--tail needs a number of bytes, got '%s'", optarg);
+                return ctl_usage_err(x, "logs", "--tail needs a number of bytes, got '%s'", optarg);
             break;
         }
         case 'h': return cmd_usage(x, "logs");
-        default: return usage_err(x, "logs", "bad option", NULL);
+        default: return ctl_usage_err(x, "logs", "bad option");
         }
     }
     if (optind != argc - 1 || !parse_id(argv[optind], &id))
-        return usage_err(x, "logs", "give one process id", NULL);
+        return ctl_usage_err(x, "logs", "give one process id");
     if (follow)
         return follow_logs(x, id, which, tail);
     params = json_pack("{s:I,s:s,s:I}", "id", (json_int_t)id, "stream", which, "tail", (json_int_t)tail);
@@ -554,7 +537,7 @@ static int cmd_logs(ctl_ctx *x, int argc, char **argv)
     if (x->json) {
         ctl_print_json(x, res);
     } else {
-        const char *out = jstr(res, "stdout"), *err = jstr(res, "stderr");
+        const char *out = ctl_jstr(res, "stdout"), *err = ctl_jstr(res, "stderr");
         long long dout = jint(res, "stdout_dropped"), derr = jint(res, "stderr_dropped");
         if (dout > 0 || derr > 0)
             fprintf(stderr, "(%lld earlier bytes of output were dropped; the daemon keeps the last part)\n",
@@ -579,7 +562,7 @@ static int cmd_call(ctl_ctx *x, int argc, char **argv)
     int rc;
 
     if (argc < 2)
-        return usage_err(x, "call", "which method? (see `methods`)", NULL);
+        return ctl_usage_err(x, "call", "which method? (see `methods`)");
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
         return cmd_usage(x, "call");
     if ((rc = ctl_connect(x)) != CTL_OK)
@@ -587,7 +570,7 @@ static int cmd_call(ctl_ctx *x, int argc, char **argv)
     m = argc > 2 ? ctl_method(x, argv[1]) : NULL;
     params = ctl_params_from_words(m ? json_object_get(m, "params") : NULL, argc - 2, argv + 2, err, sizeof(err));
     if (!params)
-        return usage_err(x, "call", "%s", err);
+        return ctl_usage_err(x, "call", "%s", err);
     rc = ctl_call_stream(x, argv[1], json_object_size(params) ? params : NULL, on_call_chunk, &s, &res);
     json_decref(params);
     if (s.open_line && !x->json)
@@ -667,7 +650,7 @@ static int method_help(ctl_ctx *x, const json_t *m)
 {
     const json_t *schema = json_object_get(m, "params"), *props = json_object_get(schema, "properties"), *p;
     const json_t *req = json_object_get(schema, "required");
-    const char *key, *name = jstr(m, "name");
+    const char *key, *name = ctl_jstr(m, "name");
     char flags[128];
 
     if (x->json) {
@@ -675,7 +658,7 @@ static int method_help(ctl_ctx *x, const json_t *m)
         return CTL_OK;
     }
     flags_text(m, flags, sizeof(flags));
-    printf("%s - %s\n", name, jstr(m, "help") ?: "");
+    printf("%s - %s\n", name, ctl_jstr(m, "help") ?: "");
     if (flags[0])
         printf("flags:   %s\n", flags);
     if (json_object_size(props) == 0) {
@@ -701,16 +684,16 @@ static int method_help(ctl_ctx *x, const json_t *m)
             }
             snprintf(k, sizeof(k), "  %s", key);
             ctl_table_add(t, (const char *const[]){k, type, required ? "yes" : "no", def[0] ? def : "",
-                                                    jstr(p, "description") ?: ""});
+                                                    ctl_jstr(p, "description") ?: ""});
         }
         printf("params:\n");
         ctl_table_print(t, stdout);
         ctl_table_free(t);
     }
-    if (jstr(m, "result") && *jstr(m, "result"))
-        printf("result:  %s\n", jstr(m, "result"));
-    if (jstr(m, "errors") && *jstr(m, "errors"))
-        printf("errors:  %s\n", jstr(m, "errors"));
+    if (ctl_jstr(m, "result") && *ctl_jstr(m, "result"))
+        printf("result:  %s\n", ctl_jstr(m, "result"));
+    if (ctl_jstr(m, "errors") && *ctl_jstr(m, "errors"))
+        printf("errors:  %s\n", ctl_jstr(m, "errors"));
     printf("call:    %s%s%s\n", x->interactive ? "" : "aiosctl call ", name,
            json_object_size(props) ? " KEY=VALUE... | '{JSON}'" : "");
     return CTL_OK;
@@ -724,7 +707,7 @@ static int cmd_methods(ctl_ctx *x, int argc, char **argv)
     int rc;
 
     if (argc > 2)
-        return usage_err(x, "methods", "unexpected argument '%s'", argv[2]);
+        return ctl_usage_err(x, "methods", "unexpected argument '%s'", argv[2]);
     if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
         return cmd_usage(x, "methods");
     params = argc == 2 ? json_pack("{s:s}", "prefix", argv[1]) : NULL;
@@ -741,7 +724,7 @@ static int cmd_methods(ctl_ctx *x, int argc, char **argv)
     json_array_foreach(json_object_get(res, "methods"), i, m) {
         char flags[128];
         flags_text(m, flags, sizeof(flags));
-        ctl_table_add(t, (const char *const[]){jstr(m, "name"), flags, jstr(m, "help")});
+        ctl_table_add(t, (const char *const[]){ctl_jstr(m, "name"), flags, ctl_jstr(m, "help")});
     }
     if (ctl_table_rows(t) == 0)
         printf("no methods start with '%s'\n", argc == 2 ? argv[1] : "");
@@ -768,7 +751,7 @@ static int cmd_help(ctl_ctx *x, int argc, char **argv)
     json_t *m;
 
     if (argc > 2)
-        return usage_err(x, "help", "give one command or method", NULL);
+        return ctl_usage_err(x, "help", "give one command or method");
     if (argc == 2) {
         if ((c = ctl_cmd_find(argv[1])) != NULL)
             return cmd_usage(x, c->name);
@@ -781,7 +764,7 @@ static int cmd_help(ctl_ctx *x, int argc, char **argv)
             ctl_errorf(x, "no method '%s' (see `methods`)", argv[1]);
             return CTL_EFAIL;
         }
-        return usage_err(x, "help", "no command '%s'", argv[1]);
+        return ctl_usage_err(x, "help", "no command '%s'", argv[1]);
     }
     if (x->json) {
         json_t *arr = json_array();
@@ -836,12 +819,12 @@ static int cmd_confirm(ctl_ctx *x, int argc, char **argv)
         case 'd': deny = true; break;
         case 'a': all = true; break;
         case 'h': return cmd_usage(x, "confirm");
-        default: return usage_err(x, "confirm", "bad option", NULL);
+        default: return ctl_usage_err(x, "confirm", "bad option");
         }
     }
     if (optind < argc) {
         if (optind != argc - 1 || !parse_id(argv[optind], &id))
-            return usage_err(x, "confirm", "give one confirmation id", NULL);
+            return ctl_usage_err(x, "confirm", "give one confirmation id");
         params = json_pack("{s:I,s:b}", "id", (json_int_t)id, "approve", !deny);
         rc = ctl_call(x, "sys.confirm", params, &res);
         json_decref(params);
@@ -850,13 +833,13 @@ static int cmd_confirm(ctl_ctx *x, int argc, char **argv)
         if (x->json)
             ctl_print_json(x, res);
         else
-            printf("%s confirmation %lld: %s by %s (%s)\n", deny ? "denied" : "approved", id, jstr(res, "action") ?: "?",
-                   jstr(res, "principal") ?: "?", jstr(res, "summary") ?: "");
+            printf("%s confirmation %lld: %s by %s (%s)\n", deny ? "denied" : "approved", id, ctl_jstr(res, "action") ?: "?",
+                   ctl_jstr(res, "principal") ?: "?", ctl_jstr(res, "summary") ?: "");
         json_decref(res);
         return CTL_OK;
     }
     if (deny)
-        return usage_err(x, "confirm", "--deny needs the id of a confirmation", NULL);
+        return ctl_usage_err(x, "confirm", "--deny needs the id of a confirmation");
     params = json_pack("{s:b}", "all", all);
     rc = ctl_call(x, "sys.confirmations", params, &res);
     json_decref(params);
@@ -879,8 +862,8 @@ static int cmd_confirm(ctl_ctx *x, int argc, char **argv)
         snprintf(cid, sizeof(cid), "%lld", jint(c, "id"));
         double age_s = wall_now() - json_number_value(json_object_get(c, "created_at"));
         ctl_fmt_duration(age_s < 0 ? 0 : age_s, age, sizeof(age));
-        ctl_table_add(t, (const char *const[]){cid, jstr(c, "state"), age, jstr(c, "action"), jstr(c, "principal"),
-                                                jstr(c, "method"), jstr(c, "summary")});
+        ctl_table_add(t, (const char *const[]){cid, ctl_jstr(c, "state"), age, ctl_jstr(c, "action"), ctl_jstr(c, "principal"),
+                                                ctl_jstr(c, "method"), ctl_jstr(c, "summary")});
     }
     ctl_table_print(t, stdout);
     ctl_table_free(t);
@@ -896,7 +879,7 @@ static int cmd_shutdown(ctl_ctx *x, int argc, char **argv)
     int rc;
 
     if (argc > 1)
-        return strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? usage_err(x, "shutdown", "unexpected argument '%s'", argv[1])
+        return strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? ctl_usage_err(x, "shutdown", "unexpected argument '%s'", argv[1])
                                                                   : cmd_usage(x, "shutdown");
     if ((rc = ctl_call(x, "sys.shutdown", NULL, &res)) != CTL_OK)
         return rc;
@@ -929,11 +912,11 @@ static int cmd_ping(ctl_ctx *x, int argc, char **argv)
             char *end;
             count = strtol(optarg, &end, 10);
             if (*end || count < 1 || count > 10000000)
-                return usage_err(x, "ping", "--count needs a positive number, got '%s'", optarg);
+                return ctl_usage_err(x, "ping", "--count needs a positive number, got '%s'", optarg);
             break;
         }
         case 'h': return cmd_usage(x, "ping");
-        default: return usage_err(x, "ping", "bad option", NULL);
+        default: return ctl_usage_err(x, "ping", "bad option");
         }
     }
     if ((rc = ctl_connect(x)) != CTL_OK)

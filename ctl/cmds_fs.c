@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "aios/error.h"
 #include "aios/util.h"
 #include "ctl/ctl_int.h"
@@ -22,11 +24,6 @@ typedef struct fs_sub {
     int min, max;         /* words after the subcommand (max -1: any) */
     int (*fn)(ctl_ctx *x, int argc, char **argv);   /* argv[0] is the subcommand */
 } fs_sub;
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
 
 /* "2026-11-27T09:44:58.701Z" -> "2026-11-27 09:44:58" */
 static void short_time(const char *iso, char *buf, size_t len)
@@ -56,11 +53,11 @@ static int print_stat_line(ctl_ctx *x, const char *method, json_t *params)
     int rc = call(x, method, params, &res);
 
     if (rc == CTL_OK && res) {
-        const char *type = jstr(res, "type");
+        const char *type = ctl_jstr(res, "type");
         if (type && strcmp(type, "dir") == 0)
-            printf("%s/\n", jstr(res, "path") ? jstr(res, "path") : "?");
+            printf("%s/\n", ctl_jstr(res, "path") ? ctl_jstr(res, "path") : "?");
         else
-            printf("%s (version %lld)\n", jstr(res, "path") ? jstr(res, "path") : "?",
+            printf("%s (version %lld)\n", ctl_jstr(res, "path") ? ctl_jstr(res, "path") : "?",
                    (long long)json_integer_value(json_object_get(res, "version")));
     }
     json_decref(res);
@@ -79,24 +76,24 @@ static int fs_ls(ctl_ctx *x, int argc, char **argv)
     ctl_table *t = ctl_table_new(6, headers, "llrrll");
     json_array_foreach(json_object_get(res, "entries"), i, e) {
         char size[32], ver[24], when[32];
-        const char *type = jstr(e, "type");
+        const char *type = ctl_jstr(e, "type");
         bool dir = type && strcmp(type, "dir") == 0;
         char name[600];
 
-        snprintf(name, sizeof(name), "%s%s", jstr(e, "name") ? jstr(e, "name") : "?", dir ? "/" : "");
+        snprintf(name, sizeof(name), "%s%s", ctl_jstr(e, "name") ? ctl_jstr(e, "name") : "?", dir ? "/" : "");
         if (dir)
             snprintf(size, sizeof(size), "-");
         else
             ctl_fmt_bytes((double)json_integer_value(json_object_get(e, "size")), size, sizeof(size));
         snprintf(ver, sizeof(ver), "%lld", (long long)json_integer_value(json_object_get(e, "version")));
-        short_time(jstr(e, "modified"), when, sizeof(when));
-        const char *cells[6] = {name, type, size, dir ? "-" : ver, when, jstr(e, "owner")};
+        short_time(ctl_jstr(e, "modified"), when, sizeof(when));
+        const char *cells[6] = {name, type, size, dir ? "-" : ver, when, ctl_jstr(e, "owner")};
         ctl_table_add(t, cells);
     }
     if (ctl_table_rows(t))
         ctl_table_print(t, stdout);
     else
-        printf("%s is empty\n", jstr(res, "path"));
+        printf("%s is empty\n", ctl_jstr(res, "path"));
     if (json_is_true(json_object_get(res, "truncated")))
         printf("(more entries not shown: use `call fs.list` with limit)\n");
     ctl_table_free(t);
@@ -104,47 +101,31 @@ static int fs_ls(ctl_ctx *x, int argc, char **argv)
     return CTL_OK;
 }
 
-/* Bytes of a base64 text (standard alphabet); *len gets the size. */
+/* content_b64 -> bytes (OpenSSL's codec, as the daemon uses); *len gets
+ * the size.  NULL when it is not base64. */
 static unsigned char *unb64(const char *s, size_t *len)
 {
-    static const char *const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(s), o = 0;
-    unsigned char *out = malloc(n / 4 * 3 + 3);
-    unsigned v = 0;
-    int bits = 0;
+    size_t n = strlen(s), pad = 0;
+    unsigned char *out = malloc(n / 4 * 3 + 1);
+    int got;
 
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n && s[i] != '='; i++) {
-        const char *p = strchr(abc, s[i]);
-        if (!p || !s[i])
-            continue;
-        v = (v << 6) | (unsigned)(p - abc);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(v >> bits);
-        }
-    }
-    *len = o;
+    if (!out || n % 4)
+        return free(out), NULL;
+    got = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
+    if (got < 0)
+        return free(out), NULL;
+    while (pad < 2 && n > pad && s[n - 1 - pad] == '=')
+        pad++;
+    *len = (size_t)got - pad;
     return out;
 }
 
 static char *b64(const unsigned char *p, size_t n)
 {
-    static const char *const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
 
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-        *o++ = abc[v >> 18 & 63];
-        *o++ = abc[v >> 12 & 63];
-        *o++ = i + 1 < n ? abc[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? abc[v & 63] : '=';
-    }
-    *o = 0;
+    if (out)
+        EVP_EncodeBlock((unsigned char *)out, p, (int)n);
     return out;
 }
 
@@ -165,13 +146,17 @@ static int fs_cat(ctl_ctx *x, int argc, char **argv)
     }
     if ((rc = call(x, "fs.read", params, &res)) != CTL_OK || !res)
         return rc;
-    if (jstr(res, "content")) {
-        fputs(jstr(res, "content"), stdout);
-    } else if (jstr(res, "content_b64")) {
+    if (ctl_jstr(res, "content")) {
+        fputs(ctl_jstr(res, "content"), stdout);
+    } else if (ctl_jstr(res, "content_b64")) {
         size_t n;
-        unsigned char *b = unb64(jstr(res, "content_b64"), &n);
-        if (b)
-            fwrite(b, 1, n, stdout);
+        unsigned char *b = unb64(ctl_jstr(res, "content_b64"), &n);
+        if (!b) {
+            ctl_errorf(x, "fs cat: the daemon sent content_b64 that is not base64");
+            json_decref(res);
+            return CTL_EFAIL;
+        }
+        fwrite(b, 1, n, stdout);
         free(b);
     }
     fflush(stdout);
@@ -244,7 +229,7 @@ static int fs_rm(ctl_ctx *x, int argc, char **argv)
     }
     rc = call(x, "fs.delete", json_pack("{s:s,s:b}", "path", argv[recursive ? 2 : 1], "recursive", recursive), &res);
     if (rc == CTL_OK && res)
-        printf("%s moved to the trash (`call fs.restore path=...` brings it back)\n", jstr(res, "path"));
+        printf("%s moved to the trash (`call fs.restore path=...` brings it back)\n", ctl_jstr(res, "path"));
     json_decref(res);
     return rc;
 }
@@ -287,10 +272,10 @@ static int fs_history(ctl_ctx *x, int argc, char **argv)
     json_array_foreach(json_object_get(res, "versions"), i, v) {
         char ver[24], when[32], size[32], sha[16];
         snprintf(ver, sizeof(ver), "%lld", (long long)json_integer_value(json_object_get(v, "version")));
-        short_time(jstr(v, "time"), when, sizeof(when));
+        short_time(ctl_jstr(v, "time"), when, sizeof(when));
         ctl_fmt_bytes((double)json_integer_value(json_object_get(v, "size")), size, sizeof(size));
-        snprintf(sha, sizeof(sha), "%.12s", jstr(v, "sha256") ? jstr(v, "sha256") : "");
-        const char *cells[6] = {ver, when, size, jstr(v, "op"), jstr(v, "author"), sha};
+        snprintf(sha, sizeof(sha), "%.12s", ctl_jstr(v, "sha256") ? ctl_jstr(v, "sha256") : "");
+        const char *cells[6] = {ver, when, size, ctl_jstr(v, "op"), ctl_jstr(v, "author"), sha};
         ctl_table_add(t, cells);
     }
     ctl_table_print(t, stdout);
@@ -326,7 +311,7 @@ static int fs_diff(ctl_ctx *x, int argc, char **argv)
     }
     if ((rc = call(x, "fs.diff", params, &res)) != CTL_OK || !res)
         return rc;
-    fputs(jstr(res, "diff") ? jstr(res, "diff") : "", stdout);
+    fputs(ctl_jstr(res, "diff") ? ctl_jstr(res, "diff") : "", stdout);
     json_decref(res);
     return CTL_OK;
 }
@@ -342,7 +327,7 @@ static int fs_rollback(ctl_ctx *x, int argc, char **argv)
         return rc;
     rc = call(x, "fs.rollback", json_pack("{s:s,s:I}", "path", argv[1], "version", (json_int_t)v), &res);
     if (rc == CTL_OK && res)
-        printf("%s: version %lld now has the content of version %ld\n", jstr(res, "path"),
+        printf("%s: version %lld now has the content of version %ld\n", ctl_jstr(res, "path"),
                (long long)json_integer_value(json_object_get(res, "version")), v);
     json_decref(res);
     return rc;
@@ -398,21 +383,21 @@ static int fs_search(ctl_ctx *x, int argc, char **argv)
     json_array_foreach(json_object_get(res, "results"), i, r) {
         char score[32], snip[512];
         size_t k = 0;
-        const char *s = jstr(r, "snippet") ? jstr(r, "snippet") : "";
+        const char *s = ctl_jstr(r, "snippet") ? ctl_jstr(r, "snippet") : "";
         snprintf(score, sizeof(score), "%.4g", json_number_value(json_object_get(r, "score")));
         /* one line: newlines and tabs as spaces, the ** marks of matches kept */
         for (; *s && k + 1 < sizeof(snip); s++)
             snip[k++] = (*s == '\n' || *s == '\t' || *s == '\r') ? ' ' : *s;
         snip[k] = 0;
-        const char *cells[3] = {score, jstr(r, "path"), snip};
+        const char *cells[3] = {score, ctl_jstr(r, "path"), snip};
         ctl_table_add(t, cells);
     }
     if (ctl_table_rows(t))
         ctl_table_print(t, stdout);
     else
         printf("nothing found\n");
-    if (jstr(res, "fallback"))
-        printf("(%s)\n", jstr(res, "fallback"));
+    if (ctl_jstr(res, "fallback"))
+        printf("(%s)\n", ctl_jstr(res, "fallback"));
     ctl_table_free(t);
 out:
     json_decref(res);
@@ -429,7 +414,7 @@ static int fs_summarize(ctl_ctx *x, int argc, char **argv)
     (void)argc;
     rc = call(x, "fs.summarize", json_pack("{s:s}", "path", argv[1]), &res);
     if (rc == CTL_OK && res)
-        printf("%s\n", jstr(res, "summary") ? jstr(res, "summary") : "");
+        printf("%s\n", ctl_jstr(res, "summary") ? ctl_jstr(res, "summary") : "");
     json_decref(res);
     return rc;
 }

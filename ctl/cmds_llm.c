@@ -17,16 +17,6 @@
 #include "aios/error.h"
 #include "ctl/ctl_int.h"
 
-static int usage_err(ctl_ctx *x, const char *cmd, const char *msg)
-{
-    const ctl_cmd *c = ctl_cmd_find(cmd);
-
-    ctl_errorf(x, "%s: %s", cmd, msg);
-    if (c)
-        fprintf(stderr, "usage: %s%s %s\n", x->interactive ? "" : "aiosctl ", c->name, c->args);
-    return CTL_EUSAGE;
-}
-
 static int show_usage(ctl_ctx *x, const char *name)
 {
     const ctl_cmd *c = ctl_cmd_find(name);
@@ -35,11 +25,6 @@ static int show_usage(ctl_ctx *x, const char *name)
     if (c->details)
         printf("%s", c->details);
     return CTL_OK;
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
 }
 
 static double jnum(const json_t *o, const char *key)
@@ -78,14 +63,14 @@ static int parse_gen(ctl_ctx *x, const char *cmd, int argc, char **argv, gen_arg
         case 'n': {
             long v = strtol(optarg, &end, 10);
             if (*end || v < 1)
-                return usage_err(x, cmd, "--max-tokens needs a positive number");
+                return ctl_usage_err(x, cmd, "--max-tokens needs a positive number");
             json_object_set_new(a->params, "max_tokens", json_integer(v));
             break;
         }
         case 't': {
             double v = strtod(optarg, &end);
             if (*end || v < 0)
-                return usage_err(x, cmd, "--temperature needs a number >= 0");
+                return ctl_usage_err(x, cmd, "--temperature needs a number >= 0");
             json_object_set_new(a->params, "temperature", json_real(v));
             break;
         }
@@ -93,7 +78,7 @@ static int parse_gen(ctl_ctx *x, const char *cmd, int argc, char **argv, gen_arg
         case OPT_SEED: {
             long long v = strtoll(optarg, &end, 10);
             if (*end)
-                return usage_err(x, cmd, "--seed needs an integer");
+                return ctl_usage_err(x, cmd, "--seed needs an integer");
             json_object_set_new(a->params, "seed", json_integer(v));
             break;
         }
@@ -123,7 +108,7 @@ typedef struct gen_state {
 static void on_text(void *arg, uint64_t id, json_t *chunk)
 {
     gen_state *s = arg;
-    const char *t = jstr(chunk, "text");
+    const char *t = ctl_jstr(chunk, "text");
 
     (void)id;
     if (s->x->json) {
@@ -144,7 +129,7 @@ static void print_gen_stats(const json_t *r)
     const json_t *u = json_object_get(r, "usage"), *t = json_object_get(r, "timings");
 
     fprintf(stderr, "[%s: %lld prompt (%lld cached) + %lld tokens, first token %.0f ms, %.1f tokens/s, %lld preemptions]\n",
-            jstr(r, "finish_reason") ? jstr(r, "finish_reason") : "?",
+            ctl_jstr(r, "finish_reason") ? ctl_jstr(r, "finish_reason") : "?",
             (long long)json_integer_value(json_object_get(u, "prompt_tokens")),
             (long long)json_integer_value(json_object_get(u, "cached_tokens")),
             (long long)json_integer_value(json_object_get(u, "completion_tokens")), jnum(t, "ttft_ms"),
@@ -178,7 +163,7 @@ static int cmd_complete(ctl_ctx *x, int argc, char **argv)
         len += l;
     }
     if (!prompt) {
-        rc = usage_err(x, "complete", "what should it continue? (give a prompt, or - for stdin)");
+        rc = ctl_usage_err(x, "complete", "what should it continue? (give a prompt, or - for stdin)");
         goto out;
     }
     if (strcmp(prompt, "-") == 0) {
@@ -273,7 +258,7 @@ static int chat_turn(ctl_ctx *x, const gen_args *a, json_t *history, bool use_ct
         return rc;
     }
     json_array_append_new(history, json_pack("{s:s,s:s}", "role", "assistant", "content",
-                                             jstr(res, "text") ? jstr(res, "text") : ""));
+                                             ctl_jstr(res, "text") ? ctl_jstr(res, "text") : ""));
     if (x->json)
         ctl_print_json(x, res);
     else if (a->stats)
@@ -376,16 +361,16 @@ static int cmd_models(ctl_ctx *x, int argc, char **argv)
     if (x->json) {
         ctl_print_json(x, res);
     } else if (!json_is_true(json_object_get(res, "available"))) {
-        printf("no model: %s\n", jstr(res, "reason"));
+        printf("no model: %s\n", ctl_jstr(res, "reason"));
     } else {
         json_array_foreach(json_object_get(res, "models"), i, m) {
             char bytes[32];
             ctl_fmt_bytes(jnum(m, "file_bytes"), bytes, sizeof(bytes));
             printf("%s  (%s, %s weights, %.0f M parameters, %s, context %lld, %s tokenizer, %s template, "
                    "loaded in %.2f s)\n  %s\n",
-                   jstr(m, "id"), jstr(m, "arch"), jstr(m, "weight_type"), jnum(m, "n_params") / 1e6, bytes,
-                   (long long)json_integer_value(json_object_get(m, "n_ctx")), jstr(m, "tokenizer"),
-                   jstr(m, "chat_template"), jnum(m, "load_s"), jstr(m, "path"));
+                   ctl_jstr(m, "id"), ctl_jstr(m, "arch"), ctl_jstr(m, "weight_type"), jnum(m, "n_params") / 1e6, bytes,
+                   (long long)json_integer_value(json_object_get(m, "n_ctx")), ctl_jstr(m, "tokenizer"),
+                   ctl_jstr(m, "chat_template"), jnum(m, "load_s"), ctl_jstr(m, "path"));
         }
     }
     json_decref(res);
@@ -425,7 +410,7 @@ static int sched_show(ctl_ctx *x)
         pct(st, "ttft", t1, sizeof(t1));
         pct(st, "tbt", t2, sizeof(t2));
         ctl_fmt_bytes(jnum(sn, "host_bytes") + jnum(sn, "disk_bytes"), hb, sizeof(hb));
-        printf("policy %s (quantum %lld, max_running %lld, max_batch_tokens %lld)\n", jstr(c, "policy"),
+        printf("policy %s (quantum %lld, max_running %lld, max_batch_tokens %lld)\n", ctl_jstr(c, "policy"),
                (long long)json_integer_value(json_object_get(c, "quantum")),
                (long long)json_integer_value(json_object_get(c, "max_running")),
                (long long)json_integer_value(json_object_get(c, "max_batch_tokens")));
@@ -453,7 +438,7 @@ static int sched_show(ctl_ctx *x)
         ctl_table *t = ctl_table_new(9, hdr, "lrrrrrrrl");
         json_array_foreach(json_object_get(st, "agents"), i, a) {
             char live[16], run[16], in[24], out[24], vtc[24], pre[16], ttft[32], tbt[32];
-            const char *cells[9] = {jstr(a, "agent"), live, run, in, out, vtc, pre, ttft, tbt};
+            const char *cells[9] = {ctl_jstr(a, "agent"), live, run, in, out, vtc, pre, ttft, tbt};
             snprintf(live, sizeof(live), "%lld", (long long)json_integer_value(json_object_get(a, "live")));
             snprintf(run, sizeof(run), "%lld", (long long)json_integer_value(json_object_get(a, "running")));
             snprintf(in, sizeof(in), "%lld", (long long)json_integer_value(json_object_get(a, "tokens_in")));
@@ -485,15 +470,15 @@ static int cmd_sched(ctl_ctx *x, int argc, char **argv)
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
         return show_usage(x, "sched");
     if (strcmp(argv[1], "set") != 0)
-        return usage_err(x, "sched", "stats or set KEY=VALUE...");
+        return ctl_usage_err(x, "sched", "stats or set KEY=VALUE...");
     if (argc < 3)
-        return usage_err(x, "sched", "set what? e.g. sched set policy=fair quantum=16");
+        return ctl_usage_err(x, "sched", "set what? e.g. sched set policy=fair quantum=16");
     if ((rc = ctl_connect(x)) != CTL_OK)
         return rc;
     m = ctl_method(x, "sched.set");
     params = ctl_params_from_words(m ? json_object_get(m, "params") : NULL, argc - 2, argv + 2, err, sizeof(err));
     if (!params)
-        return usage_err(x, "sched", err);
+        return ctl_usage_err(x, "sched", "%s", err);
     rc = ctl_call(x, "sched.set", params, &res);
     json_decref(params);
     if (rc != CTL_OK)
@@ -501,7 +486,7 @@ static int cmd_sched(ctl_ctx *x, int argc, char **argv)
     if (x->json)
         ctl_print_json(x, res);
     else
-        printf("scheduler: policy %s, quantum %lld, max_running %lld, max_batch_tokens %lld\n", jstr(res, "policy"),
+        printf("scheduler: policy %s, quantum %lld, max_running %lld, max_batch_tokens %lld\n", ctl_jstr(res, "policy"),
                (long long)json_integer_value(json_object_get(res, "quantum")),
                (long long)json_integer_value(json_object_get(res, "max_running")),
                (long long)json_integer_value(json_object_get(res, "max_batch_tokens")));
@@ -530,7 +515,7 @@ static int ctx_list(ctl_ctx *x)
         char tok[24], sz[32], disk[32], when[64];
         time_t w = (time_t)jnum(c, "updated");
         struct tm tm;
-        const char *cells[5] = {jstr(c, "name"), tok, sz, disk, when};
+        const char *cells[5] = {ctl_jstr(c, "name"), tok, sz, disk, when};
         snprintf(tok, sizeof(tok), "%lld", (long long)json_integer_value(json_object_get(c, "tokens")));
         ctl_fmt_bytes(jnum(c, "bytes"), sz, sizeof(sz));
         ctl_fmt_bytes(jnum(c, "file_bytes"), disk, sizeof(disk));
@@ -575,7 +560,7 @@ static int cmd_ctx(ctl_ctx *x, int argc, char **argv)
         if (strcmp(argv[1], ctx_subs[i].sub) != 0)
             continue;
         if (argc - 2 < ctx_subs[i].min || argc - 2 > ctx_subs[i].max)
-            return usage_err(x, "ctx", "wrong number of names");
+            return ctl_usage_err(x, "ctx", "wrong number of names");
         params = json_pack("{s:s}", ctx_subs[i].k1, argv[2]);
         if (argc > 3)
             json_object_set_new(params, ctx_subs[i].k2, json_string(argv[3]));
@@ -586,9 +571,9 @@ static int cmd_ctx(ctl_ctx *x, int argc, char **argv)
         if (x->json) {
             ctl_print_json(x, res);
         } else if (json_object_get(res, "text") && strcmp(ctx_subs[i].sub, "restore") == 0) {
-            printf("restored '%s': %lld tokens (%lld blocks back in the cache)\n%s\n", jstr(res, "name"),
+            printf("restored '%s': %lld tokens (%lld blocks back in the cache)\n%s\n", ctl_jstr(res, "name"),
                    (long long)json_integer_value(json_object_get(res, "tokens")),
-                   (long long)json_integer_value(json_object_get(res, "warm_blocks")), jstr(res, "text"));
+                   (long long)json_integer_value(json_object_get(res, "warm_blocks")), ctl_jstr(res, "text"));
         } else {
             char *s = json_dumps(res, JSON_COMPACT);
             printf("%s %s\n", ctx_subs[i].sub, s ? s : "");
@@ -597,7 +582,7 @@ static int cmd_ctx(ctl_ctx *x, int argc, char **argv)
         json_decref(res);
         return CTL_OK;
     }
-    return usage_err(x, "ctx", "list, snapshot, restore, fork or drop");
+    return ctl_usage_err(x, "ctx", "list, snapshot, restore, fork or drop");
 }
 
 /* ---- the table ---------------------------------------------------------------------------------------------- */

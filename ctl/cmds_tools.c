@@ -15,21 +15,6 @@
 #include "aios/error.h"
 #include "ctl/ctl_int.h"
 
-static const char *jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-static int usage(ctl_ctx *x, const char *cmd, const char *msg)
-{
-    const ctl_cmd *c = ctl_cmd_find(cmd);
-
-    ctl_errorf(x, "%s: %s", cmd, msg);
-    if (c)
-        fprintf(stderr, "usage: %s%s %s\n", x->interactive ? "" : "aiosctl ", c->name, c->args);
-    return CTL_EUSAGE;
-}
-
 static int cmd_tools(ctl_ctx *x, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -46,7 +31,7 @@ static int cmd_tools(ctl_ctx *x, int argc, char **argv)
         case 'h':
             fprintf(stdout, "usage: tools [--llm] [NAME]\n");
             return CTL_OK;
-        default: return usage(x, "tools", "bad option");
+        default: return ctl_usage_err(x, "tools", "bad option");
         }
     }
     if (optind < argc) {
@@ -76,8 +61,8 @@ static int cmd_tools(ctl_ctx *x, int argc, char **argv)
                               : json_is_true(json_object_get(tool, "network_granted"))
                                   ? "granted"
                                   : "not granted";
-            const char *cells[4] = {jstr(tool, "name"), jstr(tool, "kind"), net,
-                                    jstr(tool, "description")};
+            const char *cells[4] = {ctl_jstr(tool, "name"), ctl_jstr(tool, "kind"), net,
+                                    ctl_jstr(tool, "description")};
 
             ctl_table_add(t, cells);
         }
@@ -97,8 +82,8 @@ typedef struct tool_stream {
 static void on_chunk(void *arg, uint64_t id, json_t *chunk)
 {
     tool_stream *s = arg;
-    const char *data = jstr(chunk, "data");
-    bool err = jstr(chunk, "stream") && strcmp(jstr(chunk, "stream"), "stderr") == 0;
+    const char *data = ctl_jstr(chunk, "data");
+    bool err = ctl_jstr(chunk, "stream") && strcmp(ctl_jstr(chunk, "stream"), "stderr") == 0;
 
     (void)id;
     if (s->x->json || !data)
@@ -119,7 +104,7 @@ static int cmd_tool(ctl_ctx *x, int argc, char **argv)
 
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         if (argc < 2)
-            return usage(x, "tool", "which tool? (see `tools`)");
+            return ctl_usage_err(x, "tool", "which tool? (see `tools`)");
         fprintf(stdout, "usage: tool NAME [JSON | KEY=VALUE...]\n");
         return CTL_OK;
     }
@@ -133,7 +118,7 @@ static int cmd_tool(ctl_ctx *x, int argc, char **argv)
                                  err, sizeof(err));
     if (!args) {
         json_decref(desc);
-        return usage(x, "tool", err);
+        return ctl_usage_err(x, "tool", "%s", err);
     }
     params = json_pack("{s:s,s:o,s:b}", "name", argv[1], "args", args, "stream", !x->json);
     rc = ctl_call_stream(x, "tool.call", params, on_chunk, &s, &res);
@@ -150,16 +135,16 @@ static int cmd_tool(ctl_ctx *x, int argc, char **argv)
         /* a built-in: its result object */
         const json_t *r = json_object_get(res, "result");
 
-        if (jstr(r, "value") && jstr(r, "decimal"))
-            printf("%s\n%s%s\n", jstr(r, "value"), json_is_true(json_object_get(r, "exact")) ? "= " : "≈ ",
-                   jstr(r, "decimal"));
+        if (ctl_jstr(r, "value") && ctl_jstr(r, "decimal"))
+            printf("%s\n%s%s\n", ctl_jstr(r, "value"), json_is_true(json_object_get(r, "exact")) ? "= " : "≈ ",
+                   ctl_jstr(r, "decimal"));
         else
             ctl_print_json(x, r);
     } else {
         if (!s.any) {
-            fputs(jstr(res, "stdout") ? jstr(res, "stdout") : "", stdout);
+            fputs(ctl_jstr(res, "stdout") ? ctl_jstr(res, "stdout") : "", stdout);
             fflush(stdout);
-            fputs(jstr(res, "stderr") ? jstr(res, "stderr") : "", stderr);
+            fputs(ctl_jstr(res, "stderr") ? ctl_jstr(res, "stderr") : "", stderr);
         }
         if (json_is_true(json_object_get(res, "stdout_truncated")) ||
             json_is_true(json_object_get(res, "stderr_truncated")))

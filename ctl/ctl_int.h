@@ -129,6 +129,11 @@ size_t ctl_table_rows(const ctl_table *t);
 void ctl_fmt_duration(double s, char *buf, size_t len);
 /* "812 KiB", "3.1 MiB" */
 void ctl_fmt_bytes(double b, char *buf, size_t len);
+/* o[key] as a C string, or NULL when missing or not a string. */
+const char *ctl_jstr(const json_t *o, const char *key);
+/* A bad command line: "aiosctl: CMD: message" and the command's synopsis
+ * on stderr; returns CTL_EUSAGE. */
+int ctl_usage_err(ctl_ctx *x, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Display width of a UTF-8 string (code points; good enough for tables). */
 size_t ctl_width(const char *s);
 

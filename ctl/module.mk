@@ -3,4 +3,4 @@
 PROGRAMS += aiosctl
 aiosctl_MAIN := $(wildcard ctl/*.c)
 aiosctl_MODULES := client common
-aiosctl_LIBS := -ledit -ljansson
+aiosctl_LIBS := -ledit -ljansson -lcrypto

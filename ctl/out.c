@@ -3,6 +3,7 @@
  * tables cut to the terminal's width, durations and sizes.
  * Single-threaded.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,4 +217,24 @@ void ctl_fmt_bytes(double b, char *buf, size_t len)
         snprintf(buf, len, "%.0f B", b);
     else
         snprintf(buf, len, b < 10 ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
+const char *ctl_jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+int ctl_usage_err(ctl_ctx *x, const char *cmd, const char *fmt, ...)
+{
+    const ctl_cmd *c = ctl_cmd_find(cmd);
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ctl_errorf(x, "%s: %s", cmd, msg);
+    if (c)
+        fprintf(stderr, "usage: %s%s %s\n", x->interactive ? "" : "aiosctl ", c->name, c->args);
+    return CTL_EUSAGE;
 }
