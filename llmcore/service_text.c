@@ -25,7 +25,6 @@
 #include "llmcore/vocab_bytes.h"
 
 struct llm_text {
-    llm_vocab_bytes *vb;
     llm_gvocab *gv;
     llm_tokenizer *tok;      /* the project's tokenizer (llmcore/tokenizer.h) */
     llm_chat_template *ct;   /* the project's chat templates (llmcore/chat.h) */
@@ -140,6 +139,7 @@ int llm_text_new(const llm_model *m, llm_text **out, char *err, size_t errlen)
 {
     const llm_gguf *g = llm_model_gguf(m);
     llm_text *t = calloc(1, sizeof(*t));
+    llm_vocab_bytes *vb = NULL;
     char terr[256] = "";
     int rc;
 
@@ -157,12 +157,15 @@ int llm_text_new(const llm_model *m, llm_text **out, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read the chat template: %s", aios_strerror(rc));
         goto out_free;
     }
-    if ((rc = llm_vocab_bytes_from_tokenizer(t->tok, &t->vb)) < 0) {
+    /* the byte table only feeds the grammar's vocabulary, which copies it */
+    if ((rc = llm_vocab_bytes_from_tokenizer(t->tok, &vb)) < 0) {
         snprintf(err, errlen, "cannot read the model's vocabulary: %s", aios_strerror(rc));
         goto out_free;
     }
-    if ((rc = llm_gvocab_new((const char *const *)t->vb->bytes, t->vb->len, t->vb->n_vocab, t->vb->special,
-                             t->vb->eog, t->vb->n_eog, &t->gv)) < 0) {
+    rc = llm_gvocab_new((const char *const *)vb->bytes, vb->len, vb->n_vocab, vb->special, vb->eog, vb->n_eog,
+                        &t->gv);
+    llm_vocab_bytes_free(vb);
+    if (rc < 0) {
         snprintf(err, errlen, "cannot index the vocabulary: %s", aios_strerror(rc));
         goto out_free;
     }
@@ -184,7 +187,6 @@ void llm_text_free(llm_text *t)
     llm_gvocab_free(t->gv);
     llm_chat_template_free(t->ct);
     llm_tokenizer_free(t->tok);
-    llm_vocab_bytes_free(t->vb);
     free(t->turn_suffix);
     free(t);
 }
@@ -206,13 +208,16 @@ const char *llm_text_template_name(const llm_text *t)
 
 int llm_text_n_vocab(const llm_text *t)
 {
-    return t->vb->n_vocab;
+    return (int)llm_tokenizer_n_vocab(t->tok);
 }
 
 const int32_t *llm_text_eog(const llm_text *t, int *n)
 {
-    *n = t->vb->n_eog;
-    return t->vb->eog;
+    size_t k;
+    const int32_t *ids = llm_token_eog_ids(t->tok, &k);
+
+    *n = (int)k;
+    return ids;
 }
 
 int32_t llm_text_turn_end(const llm_text *t)
